@@ -1,0 +1,46 @@
+# Every target bootstraps itself: the first run creates .venv and installs the
+# project with its extras; later runs reinstall only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SOURCES := src tests benchmarks tools
+
+.PHONY: install test check lint format bench serve demo clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy
+	$(BIN)/python tools/check_imports.py
+
+format: $(STAMP)
+	$(BIN)/ruff format $(SOURCES)
+	$(BIN)/ruff check --fix $(SOURCES)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+serve: $(STAMP)
+	@echo "make serve is not available yet: it needs BalanceService (issue 5) and the" >&2
+	@echo "complete REST API (issue 7). Nothing was started." >&2
+	@exit 1
+
+demo: $(STAMP)
+	@echo "make demo is not available yet: it needs the Stacks API stand-in (issue 3) and" >&2
+	@echo "BalanceService with its REST routes (issue 5). Nothing was started." >&2
+	@exit 1
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

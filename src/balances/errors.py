@@ -1,0 +1,169 @@
+"""Every error the library raises, under one root.
+
+Catch :class:`BalancesError` to handle anything from this package. Validation
+errors are also :class:`ValueError`, so code that already guards parsing with
+``except ValueError`` keeps working. The tree::
+
+    BalancesError
+    ├── ValidationError (ValueError)        bad input; the message says what is accepted
+    │   ├── InvalidAddressError             not a valid Stacks principal
+    │   ├── InvalidTokenIdError             not `stx`, ADDR.name or ADDR.name::asset
+    │   ├── InvalidAmountError              not an integer in 0 <= x < 2**128
+    │   ├── InvalidPeriodError              unknown period or bad from/to range
+    │   ├── InvalidGranularityError         unknown bucket size
+    │   ├── InvalidBlobKeyError             a key that could escape or collide in a store
+    │   ├── C32Error                        c32 / c32check text that does not decode
+    │   └── ClarityError                    Clarity values (SIP-005)
+    │       ├── ClarityValueError           a value that cannot exist (u128 overflow, ...)
+    │       └── ClarityDecodeError          bytes that are not a serialized value
+    ├── ConfigError (ValueError)            a setting or environment variable is invalid
+    ├── NotFoundError                       something asked for does not exist
+    │   ├── BalanceNotFoundError            never read: unknown, which is not zero
+    │   └── TokenNotFoundError              no such token contract
+    ├── ChainError                          talking to the Stacks API or node failed
+    │   ├── RateLimitedError                429; carries ``retry_after`` seconds
+    │   ├── ChainUnavailableError           5xx, timeouts, connection failures
+    │   ├── EndpointGoneError               404/410 on a route this API no longer serves
+    │   ├── ContractNotFoundError           the contract does not exist (also NotFoundError)
+    │   ├── ContractCallError               call-read answered okay:false; carries ``cause``
+    │   └── MalformedResponseError          an answer that does not have the documented shape
+    └── BlobStoreError                      the blob store failed
+        ├── BlobNotFoundError               no blob under that key (also NotFoundError)
+        ├── PreconditionFailedError         a conditional write lost a race
+        ├── UnsupportedConditionError       the backend cannot honour a write condition
+        └── BlobBackendError                transport or service failure of the backend
+"""
+
+from __future__ import annotations
+
+
+class BalancesError(Exception):
+    """Root of every error raised by :mod:`balances`."""
+
+
+# --- bad input -------------------------------------------------------------
+
+
+class ValidationError(BalancesError, ValueError):
+    """Input that was rejected; the message says what was wrong and what is accepted."""
+
+
+class InvalidAddressError(ValidationError):
+    """Text that is not a valid standard or contract principal."""
+
+
+class InvalidTokenIdError(ValidationError):
+    """Text that is not a token id (`stx`, ``ADDR.name`` or ``ADDR.name::asset``)."""
+
+
+class InvalidAmountError(ValidationError):
+    """An amount outside ``0 <= x < 2**128`` or not an integer."""
+
+
+class InvalidPeriodError(ValidationError):
+    """An unknown period name or an invalid explicit time range."""
+
+
+class InvalidGranularityError(ValidationError):
+    """An unknown granularity."""
+
+
+class InvalidBlobKeyError(ValidationError):
+    """A blob key that is empty, absolute, has ``..`` segments or unsafe characters."""
+
+
+class C32Error(ValidationError):
+    """Text that is not valid c32 or c32check."""
+
+
+class ClarityError(ValidationError):
+    """Base for Clarity value errors."""
+
+
+class ClarityValueError(ClarityError):
+    """A Clarity value that cannot be represented (out of range, wrong type, ...)."""
+
+
+class ClarityDecodeError(ClarityError):
+    """Bytes that are not a valid serialized Clarity value."""
+
+
+class ConfigError(BalancesError, ValueError):
+    """A configuration value (often an environment variable) is invalid."""
+
+
+# --- missing things --------------------------------------------------------
+
+
+class NotFoundError(BalancesError):
+    """Something that was asked for does not exist."""
+
+
+class BalanceNotFoundError(NotFoundError):
+    """No balance is known: it was never read. Unknown is not zero."""
+
+
+class TokenNotFoundError(NotFoundError):
+    """No such token contract."""
+
+
+# --- the chain -------------------------------------------------------------
+
+
+class ChainError(BalancesError):
+    """A request to the Stacks API or node failed."""
+
+
+class RateLimitedError(ChainError):
+    """The API answered 429; ``retry_after`` is its hint in seconds, if it sent one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChainUnavailableError(ChainError):
+    """The API failed (5xx), timed out or could not be reached."""
+
+
+class EndpointGoneError(ChainError):
+    """The route answered 404 or 410: this API no longer serves it."""
+
+
+class ContractNotFoundError(ChainError, NotFoundError):
+    """The contract does not exist on this network."""
+
+
+class ContractCallError(ChainError):
+    """A read-only call failed; ``cause`` is the node's reason."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class MalformedResponseError(ChainError):
+    """An answer that is not JSON or lacks a documented field."""
+
+
+# --- blob storage ----------------------------------------------------------
+
+
+class BlobStoreError(BalancesError):
+    """A blob store operation failed."""
+
+
+class BlobNotFoundError(BlobStoreError, NotFoundError):
+    """No blob under that key."""
+
+
+class PreconditionFailedError(BlobStoreError):
+    """A conditional write lost a race: the blob exists, or its etag changed."""
+
+
+class UnsupportedConditionError(BlobStoreError):
+    """The backend cannot honour the requested write condition."""
+
+
+class BlobBackendError(BlobStoreError):
+    """The backend's transport or service failed."""
