@@ -51,51 +51,70 @@ def layer_of(module: str) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def imported_modules(tree: ast.Module, module: str, is_package: bool) -> list[tuple[int, str]]:
-    """(line, module relative to the package) for every import of our own package."""
-    found: list[tuple[int, str]] = []
+def imported_modules(
+    tree: ast.Module, module: str, is_package: bool, known: set[str]
+) -> list[tuple[int, str]]:
+    """(line, module relative to the package) for every import of our own package.
+
+    ``from pkg import name`` counts as importing ``pkg.name`` when that is a module,
+    and as importing ``pkg`` otherwise.
+    """
+    found: list[tuple[int, str | None]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
+            found += [(node.lineno, _relative(alias.name)) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = module.split(".") if module else []
-                if not is_package:
-                    anchor = anchor[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([PACKAGE, *anchor, *([base] if base else [])])
-            found.append((node.lineno, base))
-            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
-    own = []
-    for line, name in found:
-        if name == PACKAGE or name.startswith(PACKAGE + "."):
-            own.append((line, name[len(PACKAGE) + 1 :]))
-    return own
+            base = _relative(_absolute_base(node, module, is_package))
+            if base is None:
+                continue
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}" if base else alias.name
+                found.append((node.lineno, submodule if submodule in known else base))
+    return [(line, name) for line, name in found if name is not None]
 
 
-def violations() -> list[str]:
+def _absolute_base(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    anchor = module.split(".") if module else []
+    if not is_package:
+        anchor = anchor[:-1]
+    anchor = anchor[: len(anchor) - (node.level - 1)]
+    return ".".join([PACKAGE, *anchor, *([node.module] if node.module else [])])
+
+
+def _relative(name: str) -> str | None:
+    """``balances.x.y`` -> ``x.y``; ``balances`` -> ``""``; other packages -> None."""
+    if name == PACKAGE:
+        return ""
+    if name.startswith(PACKAGE + "."):
+        return name[len(PACKAGE) + 1 :]
+    return None
+
+
+def violations(root: Path = ROOT) -> list[str]:
+    """Every import under ``root`` (the package directory) that breaks the layering."""
     problems: list[str] = []
-    known = {module_name(p) for p in ROOT.rglob("*.py")}
-    for path in sorted(ROOT.rglob("*.py")):
-        module = module_name(path)
+    known = {module_name(p, root) for p in root.rglob("*.py")}
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
         rank, group = layer_of(module)
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for line, target in imported_modules(tree, module, path.name == "__init__.py"):
-            if target not in known or target == module:
-                continue  # `from pkg import name` also lists pkg.name; only modules count
+        for line, target in imported_modules(tree, module, path.name == "__init__.py", known):
+            if target == module or target not in known:
+                continue
             target_rank, target_group = layer_of(target)
             if target_rank < rank or target_group == group:
                 continue
             problems.append(
-                f"{path.relative_to(ROOT.parent.parent)}:{line}: {PACKAGE}.{module or '__init__'}"
+                f"{path.relative_to(root.parent)}:{line}: {PACKAGE}.{module or '__init__'}"
                 f" (layer {rank}) must not import {PACKAGE}.{target} (layer {target_rank})"
             )
     return problems

@@ -80,9 +80,7 @@ def c32check_decode(text: str) -> tuple[int, bytes]:
     normalized = c32_normalize(text)
     version = _DIGIT.get(normalized[0])
     if version is None:
-        raise C32Error(
-            f"invalid c32 version character {text[0]!r}; c32 uses only {C32_ALPHABET}"
-        )
+        raise C32Error(f"invalid c32 version character {text[0]!r}; c32 uses only {C32_ALPHABET}")
     data = c32_decode(normalized[1:])
     if len(data) < _CHECKSUM_LENGTH:
         raise C32Error("c32check text is too short to hold a checksum")

@@ -1,0 +1,195 @@
+"""Configuration: ``BalanceServiceConfig`` and the only code that reads the environment.
+
+Every setting has a default. :meth:`BalanceServiceConfig.from_env` reads variables
+prefixed ``BALANCES_``; nested fields use ``__`` (``BALANCES_CACHE_TIMEOUTS__CURRENT``,
+``BALANCES_NETWORKS__DEVNET__API_URL``). Two variables keep the names their own
+ecosystems use: ``BLOB_READ_WRITE_TOKEN`` and ``VERCEL_BLOB_API_URL`` (Vercel Blob).
+Durations are seconds (the TypeScript spec used milliseconds).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from balances.errors import ConfigError
+
+ENV_PREFIX = "BALANCES_"
+ENV_NESTING = "__"
+#: Variables read without the prefix, as their own ecosystems name them.
+FOREIGN_ENV = {
+    "BLOB_READ_WRITE_TOKEN": "vercel_blob_token",
+    "VERCEL_BLOB_API_URL": "vercel_blob_api_url",
+}
+
+KNOWN_NETWORK_URLS = {
+    "mainnet": "https://api.hiro.so",
+    "testnet": "https://api.testnet.hiro.so",
+}
+#: Hiro's published limits: 25 requests a minute without a key, 900 with a free key.
+ANONYMOUS_RATE_LIMIT = 25
+KEYED_RATE_LIMIT = 900
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CacheTimeouts(_Frozen):
+    """How long cached answers stay fresh, in seconds."""
+
+    current: float = Field(300.0, gt=0, description="seconds; current balances (5 minutes)")
+    time_series: float = Field(3600.0, gt=0, description="seconds; history answers (1 hour)")
+    snapshots: float = Field(86400.0, gt=0, description="seconds; daily rollups (24 hours)")
+
+
+class NetworkConfig(_Frozen):
+    """One named Stacks network: the API it is read from, its key and rate limit."""
+
+    api_url: str | None = Field(
+        None, description="the Stacks API base URL (known for mainnet and testnet)"
+    )
+    api_key: SecretStr | None = Field(None, description="sent as x-api-key")
+    requests_per_minute: int | None = Field(
+        None, gt=0, description="client-side limit; default 25, or 900 with an API key"
+    )
+
+    @property
+    def rate_limit(self) -> int:
+        if self.requests_per_minute is not None:
+            return self.requests_per_minute
+        return KEYED_RATE_LIMIT if self.api_key is not None else ANONYMOUS_RATE_LIMIT
+
+
+def _default_networks() -> dict[str, NetworkConfig]:
+    return {name: NetworkConfig(api_url=url) for name, url in KNOWN_NETWORK_URLS.items()}
+
+
+class BalanceServiceConfig(_Frozen):
+    """The service's settings, with the spec's fields and defaults."""
+
+    cache_timeouts: CacheTimeouts = Field(default_factory=CacheTimeouts)
+    max_points_per_month: int = Field(
+        1000, gt=0, description="a positive integer; raw points kept per series-month"
+    )
+    blob_cache_control: int = Field(
+        300, ge=60, description="seconds >= 60; CDN max-age of written blobs"
+    )
+    sync_concurrency: int = Field(
+        10, gt=0, description="a positive integer; addresses synced in parallel"
+    )
+    store_url: str = Field(
+        "file://./.balances", description="file://PATH, memory://, s3://bucket/prefix, vercel://"
+    )
+    network: str = Field("mainnet", description="the name of a configured network")
+    networks: dict[str, NetworkConfig] = Field(default_factory=_default_networks)
+    vercel_blob_token: SecretStr | None = Field(None, description="BLOB_READ_WRITE_TOKEN")
+    vercel_blob_api_url: str | None = Field(None, description="VERCEL_BLOB_API_URL")
+
+    @model_validator(mode="after")
+    def _networks_are_complete(self) -> BalanceServiceConfig:
+        for name, network in self.networks.items():
+            if network.api_url is None:
+                variable = _env_name(("networks", name, "api_url"))
+                raise ValueError(f"network {name!r} needs an API URL: set {variable}")
+        if self.network not in self.networks:
+            known = ", ".join(sorted(self.networks))
+            variable = _env_name(("networks", self.network, "api_url"))
+            raise ValueError(
+                f"{_env_name(('network',))}={self.network!r} is not a configured network "
+                f"(known: {known}); configure it with {variable}"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_known_networks(cls, data: Any) -> Any:
+        """Overrides of mainnet/testnet keep the known URL unless one is given."""
+        if isinstance(data, dict) and isinstance(data.get("networks"), dict):
+            merged: dict[str, Any] = {**_default_networks()}
+            for name, value in data["networks"].items():
+                if isinstance(value, dict) and name in KNOWN_NETWORK_URLS:
+                    value = {"api_url": KNOWN_NETWORK_URLS[name], **value}
+                merged[name] = value
+            data = {**data, "networks": merged}
+        return data
+
+    @property
+    def active_network(self) -> NetworkConfig:
+        return self.networks[self.network]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> BalanceServiceConfig:
+        """Read ``BALANCES_*`` (and the Vercel variables) from ``environ`` or ``os.environ``."""
+        source = os.environ if environ is None else environ
+        data, origins = _nested_from_env(source)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise ConfigError(_describe(error, origins)) from error
+
+
+def _nested_from_env(
+    environ: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """``BALANCES_A__B=1`` -> ``{"a": {"b": "1"}}``, and where each value came from."""
+    data: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], str] = {}
+    for variable, value in environ.items():
+        if variable in FOREIGN_ENV:
+            path: tuple[str, ...] = (FOREIGN_ENV[variable],)
+        elif variable.upper().startswith(ENV_PREFIX):
+            path = tuple(part.lower() for part in variable[len(ENV_PREFIX) :].split(ENV_NESTING))
+        else:
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{variable} conflicts with another variable setting {part}")
+            node = child
+        node[path[-1]] = value
+        origins[path] = variable
+    return data, origins
+
+
+def _describe(error: ValidationError, origins: dict[tuple[str, ...], str]) -> str:
+    lines = []
+    for problem in error.errors():
+        path = tuple(str(part) for part in problem["loc"])
+        if not path:  # a whole-model check: its message names the variables
+            lines.append(str(problem.get("ctx", {}).get("error", problem["msg"])))
+            continue
+        variable = origins.get(path) or _env_name(path)
+        accepted = _field_description(path)
+        shown = f"={problem['input']!r}" if path in origins else ""
+        hint = f" (accepted: {accepted})" if accepted else ""
+        lines.append(f"{variable}{shown}: {problem['msg']}{hint}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def _env_name(path: tuple[str, ...]) -> str:
+    if not path:
+        return "configuration"
+    return ENV_PREFIX + ENV_NESTING.join(part.upper() for part in path)
+
+
+def _field_description(path: tuple[str, ...]) -> str | None:
+    model: type[BaseModel] = BalanceServiceConfig
+    description = None
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            if model is BalanceServiceConfig and part != "networks":
+                return None
+            continue
+        description = field.description
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif part == "networks":
+            model = NetworkConfig
+    return description

@@ -1,0 +1,45 @@
+"""The domain: pure, immutable value types (DESIGN.md section 2 and 5)."""
+
+from balances.domain.principals import (
+    ADDRESS_VERSIONS,
+    CONTRACT_NAME_RE,
+    Network,
+    Principal,
+    validate_contract_name,
+)
+from balances.domain.time import (
+    AUTO_MAX_POINTS,
+    DEFAULT_PERIOD,
+    BalancePoint,
+    Granularity,
+    Period,
+    parse_timestamp,
+)
+from balances.domain.tokens import (
+    DEFAULT_DECIMALS,
+    MAX_AMOUNT,
+    STX,
+    TokenId,
+    parse_amount,
+    to_display_units,
+)
+
+__all__ = [
+    "ADDRESS_VERSIONS",
+    "AUTO_MAX_POINTS",
+    "CONTRACT_NAME_RE",
+    "DEFAULT_DECIMALS",
+    "DEFAULT_PERIOD",
+    "MAX_AMOUNT",
+    "STX",
+    "BalancePoint",
+    "Granularity",
+    "Network",
+    "Period",
+    "Principal",
+    "TokenId",
+    "parse_amount",
+    "parse_timestamp",
+    "to_display_units",
+    "validate_contract_name",
+]

@@ -1,0 +1,107 @@
+"""The import-direction check (tools/check_imports.py) passes on the code and catches breaches."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "check_imports.py"
+
+
+@pytest.fixture(scope="module")
+def checker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_imports", TOOL)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _package(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "balances"
+    for relative, text in {"__init__.py": "", **files}.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_the_project_follows_the_layering(checker: ModuleType) -> None:
+    assert checker.violations() == []
+
+
+@pytest.mark.parametrize(
+    ("files", "offender"),
+    [
+        (  # domain must not reach up into the chain client
+            {
+                "domain.py": "from balances.chain import client\n",
+                "chain/__init__.py": "",
+                "chain/client.py": "",
+            },
+            "balances.domain (layer 2) must not import balances.chain.client",
+        ),
+        (  # chain and blobs share a rank but never import each other
+            {
+                "chain/__init__.py": "",
+                "chain/client.py": "import balances.blobs.base\n",
+                "blobs/__init__.py": "",
+                "blobs/base.py": "",
+            },
+            "balances.chain.client (layer 4) must not import balances.blobs.base",
+        ),
+        (  # a relative import is resolved before judging it
+            {
+                "stores/__init__.py": "",
+                "stores/current.py": "from ..service import X\n",
+                "service.py": "X = 1\n",
+            },
+            "balances.stores.current (layer 5) must not import balances.service",
+        ),
+        (  # imports for typing only count too
+            {
+                "errors.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                "    from balances.domain import P\n",
+                "domain.py": "",
+            },
+            "balances.errors (layer 0) must not import balances.domain",
+        ),
+        (  # the API must not use the test doubles
+            {
+                "api/__init__.py": "",
+                "api/app.py": "from balances.testing import fake\n",
+                "testing/__init__.py": "",
+                "testing/fake.py": "",
+            },
+            "balances.api.app (layer 9) must not import balances.testing.fake",
+        ),
+    ],
+)
+def test_breaches_are_reported(
+    checker: ModuleType, tmp_path: Path, files: dict[str, str], offender: str
+) -> None:
+    problems = checker.violations(_package(tmp_path, files))
+    assert len(problems) == 1
+    assert offender in problems[0]
+
+
+def test_imports_down_the_stack_are_allowed(checker: ModuleType, tmp_path: Path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "errors.py": "",
+            "domain.py": "from balances.errors import E\nfrom balances.chain.c32 import c\n",
+            "chain/__init__.py": "",
+            "chain/c32.py": "from balances import errors\n",
+            "chain/client.py": "from balances.chain.c32 import x\nfrom . import c32\n",
+            "service.py": "from balances.chain import client\n",
+            "series_api.py": "from balances.service import S\n",
+        },
+    )
+    assert checker.violations(root) == []
