@@ -1,0 +1,51 @@
+"""Public test doubles: the Stacks API stand-in (and, later, other fakes).
+
+Names load lazily, so importing :mod:`balances.testing` (or one of its modules)
+does not pull in Starlette and uvicorn until the stand-in is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from balances.testing.fake_chain import (
+        FakeChain,
+        FakeChainError,
+        FakeChainServer,
+        FaultConfig,
+        InsufficientBalanceError,
+        UnknownTokenError,
+        create_fake_chain_app,
+        demo_chain,
+        fake_address,
+        run_fake_chain_forever,
+        serve_fake_chain,
+    )
+
+__all__ = [
+    "FakeChain",
+    "FakeChainError",
+    "FakeChainServer",
+    "FaultConfig",
+    "InsufficientBalanceError",
+    "UnknownTokenError",
+    "create_fake_chain_app",
+    "demo_chain",
+    "fake_address",
+    "run_fake_chain_forever",
+    "serve_fake_chain",
+]
+
+_FAKE_CHAIN = "balances.testing.fake_chain"
+#: name -> module that defines it; a new public name goes in ``__all__``, the
+#: ``TYPE_CHECKING`` import above, and here.
+_LAZY: dict[str, str] = dict.fromkeys(__all__, _FAKE_CHAIN)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

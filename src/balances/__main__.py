@@ -1,0 +1,5 @@
+"""``python -m balances``: the command line."""
+
+from balances.cli import main
+
+main()

@@ -1,0 +1,377 @@
+"""``StacksClient``: balances, contract reads and blocks from the Hiro Stacks API.
+
+The client speaks v3 first. When a balance route answers 404 or 410 (deprecated
+routes switched off, or an older self-hosted API without v3) it falls back to v2,
+then v1, and remembers the version that worked for the rest of its life, per
+family (STX, fungible tokens).
+
+**Unknown is not zero.** Every read either returns a value the API gave, or raises
+a :class:`~balances.errors.ChainError` (or a validation error for bad input). The
+only zeros are zeros the API answered, including "absent from a complete listing".
+
+HTTP concerns (rate limit, retries, ETags, error mapping) live in
+:mod:`balances.chain.transport`; answer shapes in :mod:`balances.chain.wire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from balances.chain import wire
+from balances.chain.clarity import ClarityValue, deserialize, expect_uint, to_hex
+from balances.chain.inputs import (
+    as_asset_identifier,
+    as_contract,
+    as_principal,
+    check_function_name,
+    clarity_principal,
+    contract_path,
+)
+from balances.chain.models import Block, ChainTip, ContractInterface, TokenKind, TokenMetadata
+from balances.chain.ratelimit import Clock, RateLimiter, Sleep
+from balances.chain.retry import RetryPolicy
+from balances.chain.routes import (
+    BALANCES_V1,
+    BLOCK_BY_TIME,
+    CALL_READ,
+    FT_LIST_V2,
+    FT_LIST_V3,
+    FT_ONE_V2,
+    FT_ONE_V3,
+    INTERFACE,
+    LATEST_BLOCK,
+    MAINNET_API_URL,
+    MAX_PAGES,
+    PAGE_SIZE,
+    STX_ROUTES,
+    VERSIONS,
+)
+from balances.chain.sip010 import METADATA_GETTERS, build_metadata, decode_result
+from balances.chain.transport import ErrorFactory, Request, Transport
+from balances.config import ANONYMOUS_RATE_LIMIT, KEYED_RATE_LIMIT, NetworkConfig
+from balances.domain import Principal, parse_timestamp
+from balances.errors import (
+    ClarityDecodeError,
+    ContractCallError,
+    ContractNotFoundError,
+    EndpointGoneError,
+    MalformedResponseError,
+    NotFoundError,
+    TokenNotFoundError,
+)
+
+log = logging.getLogger("balances.chain")
+T = TypeVar("T")
+
+
+def _contract_errors(contract: Principal) -> dict[int, ErrorFactory]:
+    """404: the contract does not exist; 400: the node could not run the call."""
+    return {
+        404: lambda message, _: ContractNotFoundError(f"no contract {contract}: {message}"),
+        400: lambda message, cause: ContractCallError(message, cause=cause),
+    }
+
+
+class StacksClient:
+    """Reads the Stacks API at ``base_url`` through an injected ``httpx.AsyncClient``.
+
+    ``requests_per_minute`` is the client-side limit (None: 900 with an API key,
+    else 25, as Hiro publishes; ``float("inf")``: unlimited). ``limiter`` shares one
+    limiter between clients. ``clock``/``sleep``/``rng`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str = MAINNET_API_URL,
+        *,
+        api_key: str | SecretStr | None = None,
+        requests_per_minute: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = 10.0,
+        limiter: RateLimiter | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        etag_cache_size: int = 4096,
+    ) -> None:
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        if requests_per_minute is None:
+            requests_per_minute = KEYED_RATE_LIMIT if key else ANONYMOUS_RATE_LIMIT
+        self._transport = Transport(
+            http,
+            base_url,
+            api_key=key,
+            limiter=limiter or RateLimiter(requests_per_minute, clock=clock, sleep=sleep),
+            retry=retry,
+            timeout=timeout,
+            sleep=sleep,
+            rng=rng,
+            etag_cache_size=etag_cache_size,
+        )
+        self._versions: dict[str, int] = {}
+
+    @classmethod
+    def for_network(
+        cls, http: httpx.AsyncClient, network: NetworkConfig, **options: Any
+    ) -> StacksClient:
+        """A client for a configured network (its URL, key and rate limit)."""
+        if network.api_url is None:
+            raise ValueError("the network has no api_url")
+        return cls(
+            http,
+            network.api_url,
+            api_key=network.api_key,
+            requests_per_minute=network.rate_limit,
+            **options,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._transport.limiter
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._transport.retry
+
+    @property
+    def api_versions(self) -> dict[str, str]:
+        """The balance API version learned per family (``{"stx": "v3", "ft": "v2"}``)."""
+        return {family: VERSIONS[index] for family, index in self._versions.items()}
+
+    # --- balances ------------------------------------------------------------
+
+    async def get_stx_balance(self, principal: str | Principal) -> int:
+        """The STX balance in micro-STX (locked STX included, as the API's ``balance``)."""
+        holder = str(as_principal(principal))
+
+        def step(route: str) -> Callable[[], Awaitable[int]]:
+            async def read() -> int:
+                request = self._transport.request(route, {"principal": holder})
+                answer = await self._get(request, wire.StxBalance, conditional=True)
+                return answer.balance
+
+            return read
+
+        return await self._versioned("stx", [step(route) for route in STX_ROUTES])
+
+    async def get_ft_balances(self, principal: str | Principal) -> dict[str, int]:
+        """Every native FT balance of ``principal``, keyed by asset identifier."""
+        holder = str(as_principal(principal))
+        return await self._versioned(
+            "ft",
+            [
+                partial(self._ft_pages_v3, holder),
+                partial(self._ft_pages_v2, holder),
+                partial(self._balances_v1, holder),
+            ],
+        )
+
+    async def get_ft_balance(self, principal: str | Principal, asset_identifier: str) -> int:
+        """One native FT balance; ``asset_identifier`` is ``ADDR.contract::asset``.
+
+        The API answers 0 for a token the principal does not hold; so does the v1
+        fallback for a token absent from the complete v1 listing.
+        """
+        holder = str(as_principal(principal))
+        asset = as_asset_identifier(asset_identifier)
+
+        async def one(route: str, name: str) -> int:
+            request = self._transport.request(route, {"principal": holder, name: asset})
+            return (await self._get(request, wire.FtBalance, conditional=True)).balance
+
+        async def from_v1() -> int:
+            return (await self._balances_v1(holder)).get(asset, 0)
+
+        return await self._versioned(
+            "ft",
+            [
+                partial(one, FT_ONE_V3, "asset_identifier"),
+                partial(one, FT_ONE_V2, "token"),
+                from_v1,
+            ],
+        )
+
+    async def get_map_token_balance(self, contract_id: str, principal: str | Principal) -> int:
+        """A map-based ("subnet") token balance: ``get-balance`` must answer ``(ok uint)``."""
+        holder = clarity_principal(as_principal(principal))
+        value = await self.call_read(contract_id, "get-balance", [holder])
+        return decode_result(contract_id, "get-balance", value, expect_uint)
+
+    async def _ft_pages_v3(self, holder: str) -> dict[str, int]:
+        balances: dict[str, int] = {}
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            query: dict[str, str | int] = {"limit": PAGE_SIZE}
+            if cursor is not None:
+                query["cursor"] = cursor
+            request = self._transport.request(FT_LIST_V3, {"principal": holder}, query)
+            page = await self._get(request, wire.V3FtPage, conditional=True)
+            balances.update((item.asset_identifier, item.balance) for item in page.results)
+            cursor = page.cursor.next
+            if cursor is None:
+                return balances
+            if cursor in seen or not page.results or len(seen) >= MAX_PAGES:
+                raise MalformedResponseError(
+                    f"{FT_LIST_V3} for {holder}: the cursor chain does not end "
+                    f"(cursor {cursor[:80]!r} after {len(seen) + 1} pages)"
+                )
+            seen.add(cursor)
+
+    async def _ft_pages_v2(self, holder: str) -> dict[str, int]:
+        balances: dict[str, int] = {}
+        offset = 0
+        for _ in range(MAX_PAGES):
+            query: dict[str, str | int] = {"limit": PAGE_SIZE, "offset": offset}
+            request = self._transport.request(FT_LIST_V2, {"principal": holder}, query)
+            page = await self._get(request, wire.V2FtPage, conditional=True)
+            balances.update((item.token, item.balance) for item in page.results)
+            offset += len(page.results)
+            if not page.results or offset >= page.total:
+                return balances
+        raise MalformedResponseError(f"{FT_LIST_V2} for {holder}: more than {MAX_PAGES} pages")
+
+    async def _balances_v1(self, holder: str) -> dict[str, int]:
+        request = self._transport.request(BALANCES_V1, {"principal": holder})
+        answer = await self._get(request, wire.V1Balances, conditional=True)
+        return {asset: entry.balance for asset, entry in answer.fungible_tokens.items()}
+
+    # --- contracts -----------------------------------------------------------
+
+    async def call_read(
+        self,
+        contract_id: str,
+        function: str,
+        args: Sequence[ClarityValue] = (),
+        sender: str | Principal | None = None,
+    ) -> ClarityValue:
+        """Call a read-only function; return its Clarity result.
+
+        ``okay:false`` (and a 400 from the node) -> ContractCallError with the
+        node's cause; an unknown contract -> ContractNotFoundError. ``sender``
+        defaults to the contract's deployer.
+        """
+        contract = as_contract(contract_id)
+        check_function_name(function)
+        caller = contract.standard if sender is None else as_principal(sender)
+        body = {"sender": str(caller), "arguments": [to_hex(arg) for arg in args]}
+        path = {"function_name": function, **contract_path(contract)}
+        request = self._transport.request(CALL_READ, path, body=body)
+        answer = await self._get(request, wire.CallReadAnswer, errors=_contract_errors(contract))
+        where = f"{contract}.{function}"
+        if not answer.okay:
+            cause = answer.cause or "no cause given"
+            raise ContractCallError(f"{where} failed: {cause}", cause=answer.cause)
+        if answer.result is None:
+            raise MalformedResponseError(f"{CALL_READ}: okay:true without a result for {where}")
+        try:
+            return deserialize(answer.result)
+        except ClarityDecodeError as error:
+            raise MalformedResponseError(
+                f"{where} answered an undecodable result: {error}"
+            ) from error
+
+    async def get_contract_interface(self, contract_id: str) -> ContractInterface:
+        """The token's kind and asset name, from ``/v2/contracts/interface``.
+
+        A contract with neither a fungible token nor a read-only ``get-balance`` is
+        not a token: TokenNotFoundError.
+        """
+        contract = as_contract(contract_id)
+        request = self._transport.request(INTERFACE, contract_path(contract))
+        abi = await self._get(request, wire.ContractAbi, errors=_contract_errors(contract))
+        read_only = frozenset(f.name for f in abi.functions if f.access == "read_only")
+        if abi.fungible_tokens:
+            kind, asset_name = TokenKind.NATIVE, abi.fungible_tokens[0].name
+        elif "get-balance" in read_only:
+            kind, asset_name = TokenKind.MAP, None
+        else:
+            raise TokenNotFoundError(
+                f"{contract} is not a fungible token: it defines no fungible token and "
+                "no read-only get-balance"
+            )
+        return ContractInterface(str(contract), kind, asset_name, read_only)
+
+    async def get_token_metadata(self, contract_id: str) -> TokenMetadata:
+        """SIP-010 metadata; see :class:`TokenMetadata` for what may be missing."""
+        contract = str(as_contract(contract_id))
+        outcomes = await asyncio.gather(
+            *(self._read_getter(contract, name, decode) for name, decode in METADATA_GETTERS),
+            return_exceptions=True,
+        )
+        return build_metadata(contract, outcomes)
+
+    async def _read_getter(
+        self, contract: str, function: str, decode: Callable[[ClarityValue], T]
+    ) -> T:
+        return decode_result(contract, function, await self.call_read(contract, function), decode)
+
+    # --- blocks --------------------------------------------------------------
+
+    async def get_chain_tip(self) -> ChainTip:
+        """The newest block: height, hash and time."""
+        request = self._transport.request(LATEST_BLOCK, {})
+        block = await self._get(request, wire.BlockAnswer)
+        return ChainTip(block.height, block.hash, _utc(block.block_time))
+
+    async def get_block_at(self, moment: datetime | int | float | str) -> Block:
+        """The newest block at or before ``moment`` (a datetime, unix seconds or ISO text)."""
+        timestamp = int(parse_timestamp(moment).timestamp())
+        if timestamp < 0:
+            raise ValueError(f"no Stacks block exists before 1970: {moment!r}")
+        request = self._transport.request(BLOCK_BY_TIME, {"timestamp": str(timestamp)})
+        missing: dict[int, ErrorFactory] = {
+            404: lambda message, _: NotFoundError(f"no block at or before: {message}")
+        }
+        answer = await self._get(request, wire.BlockAnswer, errors=missing)
+        return Block(
+            height=answer.height,
+            hash=answer.hash,
+            time=_utc(answer.block_time),
+            index_block_hash=answer.index_block_hash,
+            burn_block_height=answer.burn_block_height,
+        )
+
+    # --- plumbing ------------------------------------------------------------
+
+    async def _get(self, request: Request, model: type[wire.ModelT], **options: Any) -> wire.ModelT:
+        return await self._transport.fetch(
+            request, partial(wire.parse, model, route=request.route), **options
+        )
+
+    async def _versioned(self, family: str, steps: Sequence[Callable[[], Awaitable[T]]]) -> T:
+        """Run the first version of ``family`` that is still served; remember it."""
+        start = self._versions.get(family, 0)
+        gone: list[str] = []
+        for index in range(start, len(steps)):
+            try:
+                value = await steps[index]()
+            except EndpointGoneError as error:
+                gone.append(str(error))
+                continue
+            if index != start:
+                log.info("%s balances: using %s (%s)", family, VERSIONS[index], "; ".join(gone))
+            self._versions[family] = max(self._versions.get(family, 0), index)
+            return value
+        raise EndpointGoneError(
+            f"no version of the {family} balance API answered: {'; '.join(gone)}"
+        )
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

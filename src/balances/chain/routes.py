@@ -1,0 +1,35 @@
+"""The API routes the client uses, as ``"METHOD /path/{param}"`` templates.
+
+The same strings key the stand-in's request counter, so tests and benchmarks can
+hold request budgets per route.
+"""
+
+from __future__ import annotations
+
+MAINNET_API_URL = "https://api.hiro.so"
+#: The most the API returns per FT page (v2 and v3).
+PAGE_SIZE = 200
+#: A listing longer than this many pages is treated as a broken cursor chain.
+MAX_PAGES = 5000
+#: Balance API versions, newest first: the order of fallback.
+VERSIONS = ("v3", "v2", "v1")
+
+STX_ROUTES = (
+    "GET /extended/v3/principals/{principal}/balances/stx",
+    "GET /extended/v2/addresses/{principal}/balances/stx",
+    "GET /extended/v1/address/{principal}/stx",
+)
+FT_LIST_V3 = "GET /extended/v3/principals/{principal}/balances/ft"
+FT_LIST_V2 = "GET /extended/v2/addresses/{principal}/balances/ft"
+FT_ONE_V3 = "GET /extended/v3/principals/{principal}/balances/ft/{asset_identifier}"
+FT_ONE_V2 = "GET /extended/v2/addresses/{principal}/balances/ft/{token}"
+BALANCES_V1 = "GET /extended/v1/address/{principal}/balances"
+CALL_READ = "POST /v2/contracts/call-read/{deployer_address}/{contract_name}/{function_name}"
+INTERFACE = "GET /v2/contracts/interface/{deployer_address}/{contract_name}"
+LATEST_BLOCK = "GET /extended/v2/blocks/latest"
+BLOCK_BY_TIME = "GET /extended/v2/blocks/by-block-time/{timestamp}"
+
+#: Routes that read one principal's balances (what a refresh costs).
+BALANCE_ROUTES = frozenset(
+    {*STX_ROUTES, FT_LIST_V3, FT_LIST_V2, FT_ONE_V3, FT_ONE_V2, BALANCES_V1, CALL_READ}
+)
