@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in discover(args.filters):
         print(f"running {name} ...", file=sys.stderr)
         rows += [(name, result) for result in run_module(name, args.quick)]
-    Console().print(render(rows))
+    console = Console()
+    if not console.is_terminal:  # piped or logged: do not squeeze the table to 80 columns
+        console = Console(width=200)
+    console.print(render(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "started_at": started,

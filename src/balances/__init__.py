@@ -1,1 +1,90 @@
-"""balances."""
+"""balances: token balances on the Stacks blockchain, current and historical.
+
+The curated public API. Everything listed in ``__all__`` is supported; modules not
+re-exported here are internal and may change.
+"""
+
+from balances.blobs import (
+    BlobStore,
+    IfMatch,
+    LocalBlobStore,
+    MemoryBlobStore,
+    MeteredBlobStore,
+    open_blob_store,
+)
+from balances.chain.client import StacksClient
+from balances.config import BalanceServiceConfig, CacheTimeouts, NetworkConfig
+from balances.domain import (
+    MAX_AMOUNT,
+    STX,
+    BalancePoint,
+    Granularity,
+    Period,
+    Principal,
+    TokenId,
+    parse_amount,
+    parse_timestamp,
+    to_display_units,
+)
+from balances.errors import (
+    BalanceNotFoundError,
+    BalancesError,
+    BlobNotFoundError,
+    BlobStoreError,
+    ChainError,
+    ChainUnavailableError,
+    ConfigError,
+    ContractCallError,
+    InvalidAddressError,
+    InvalidAmountError,
+    InvalidGranularityError,
+    InvalidPeriodError,
+    InvalidTokenIdError,
+    NotFoundError,
+    PreconditionFailedError,
+    RateLimitedError,
+    ValidationError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_AMOUNT",
+    "STX",
+    "BalanceNotFoundError",
+    "BalancePoint",
+    "BalanceServiceConfig",
+    "BalancesError",
+    "BlobNotFoundError",
+    "BlobStore",
+    "BlobStoreError",
+    "CacheTimeouts",
+    "ChainError",
+    "ChainUnavailableError",
+    "ConfigError",
+    "ContractCallError",
+    "Granularity",
+    "IfMatch",
+    "InvalidAddressError",
+    "InvalidAmountError",
+    "InvalidGranularityError",
+    "InvalidPeriodError",
+    "InvalidTokenIdError",
+    "LocalBlobStore",
+    "MemoryBlobStore",
+    "MeteredBlobStore",
+    "NetworkConfig",
+    "NotFoundError",
+    "Period",
+    "PreconditionFailedError",
+    "Principal",
+    "RateLimitedError",
+    "StacksClient",
+    "TokenId",
+    "ValidationError",
+    "__version__",
+    "open_blob_store",
+    "parse_amount",
+    "parse_timestamp",
+    "to_display_units",
+]

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from balances.blobs import LocalBlobStore, MemoryBlobStore
-from balances.bootstrap import open_blob_store
+from balances.blobs import LocalBlobStore, MemoryBlobStore, open_blob_store
 from balances.errors import ConfigError
 
 

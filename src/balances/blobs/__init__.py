@@ -2,7 +2,7 @@
 
 The memory and local-directory backends are imported here; the S3 (obstore) and
 Vercel (httpx) backends load on first use of their names, so the package imports
-without cloud SDKs. Build stores from a URL with ``balances.bootstrap.open_blob_store``.
+without cloud SDKs. Build stores from a URL with :func:`open_blob_store`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from balances.blobs.base import (
     Overwrite,
     WriteMode,
 )
+from balances.blobs.factory import DEFAULT_BLOB_URL, open_blob_store
 from balances.blobs.keys import (
     MAX_KEY_BYTES,
     blob_key,
@@ -54,6 +55,7 @@ _LAZY = {"S3BlobStore": "balances.blobs.s3", "VercelBlobStore": "balances.blobs.
 __all__ = [
     "CLOUDFLARE_R2",
     "CREATE",
+    "DEFAULT_BLOB_URL",
     "DEFAULT_CONTENT_TYPE",
     "MAX_KEY_BYTES",
     "MAX_LIST_LIMIT",
@@ -79,6 +81,7 @@ __all__ = [
     "blob_key",
     "blob_key_parts",
     "escape_key_part",
+    "open_blob_store",
     "unescape_key_part",
     "validate_key",
     "validate_prefix",

@@ -62,9 +62,11 @@ from balances.config import ANONYMOUS_RATE_LIMIT, KEYED_RATE_LIMIT, NetworkConfi
 from balances.domain import Principal, parse_timestamp
 from balances.errors import (
     ClarityDecodeError,
+    ConfigError,
     ContractCallError,
     ContractNotFoundError,
     EndpointGoneError,
+    InvalidPeriodError,
     MalformedResponseError,
     NotFoundError,
     TokenNotFoundError,
@@ -127,7 +129,7 @@ class StacksClient:
     ) -> StacksClient:
         """A client for a configured network (its URL, key and rate limit)."""
         if network.api_url is None:
-            raise ValueError("the network has no api_url")
+            raise ConfigError("the network has no api_url")
         return cls(
             http,
             network.api_url,
@@ -333,7 +335,7 @@ class StacksClient:
         """The newest block at or before ``moment`` (a datetime, unix seconds or ISO text)."""
         timestamp = int(parse_timestamp(moment).timestamp())
         if timestamp < 0:
-            raise ValueError(f"no Stacks block exists before 1970: {moment!r}")
+            raise InvalidPeriodError(f"no Stacks block exists before 1970: {moment!r}")
         request = self._transport.request(BLOCK_BY_TIME, {"timestamp": str(timestamp)})
         missing: dict[int, ErrorFactory] = {
             404: lambda message, _: NotFoundError(f"no block at or before: {message}")

@@ -19,6 +19,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from balances.errors import ConfigError
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -38,9 +40,9 @@ class RateLimiter:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if requests_per_minute is not None and not requests_per_minute > 0:
-            raise ValueError(f"requests_per_minute must be > 0 or None, got {requests_per_minute}")
+            raise ConfigError(f"requests_per_minute must be > 0 or None, got {requests_per_minute}")
         if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst}")
+            raise ConfigError(f"burst must be >= 1, got {burst}")
         self.requests_per_minute = requests_per_minute
         self.burst = burst
         self._interval = 0.0 if requests_per_minute is None else 60.0 / requests_per_minute

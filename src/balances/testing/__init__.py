@@ -1,4 +1,4 @@
-"""Public test doubles: the Stacks API stand-in (and, later, other fakes).
+"""Public test doubles: the Stacks API stand-in, a Vercel Blob stand-in, a local S3 server.
 
 Names load lazily, so importing :mod:`balances.testing` (or one of its modules)
 does not pull in Starlette and uvicorn until the stand-in is used.
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         run_fake_chain_forever,
         serve_fake_chain,
     )
+    from balances.testing.s3_server import MotoS3Server
+    from balances.testing.vercel_blob import VercelBlobStandIn
 
 __all__ = [
     "FakeChain",
@@ -30,7 +32,9 @@ __all__ = [
     "FakeChainServer",
     "FaultConfig",
     "InsufficientBalanceError",
+    "MotoS3Server",
     "UnknownTokenError",
+    "VercelBlobStandIn",
     "create_fake_chain_app",
     "demo_chain",
     "fake_address",
@@ -41,7 +45,11 @@ __all__ = [
 _FAKE_CHAIN = "balances.testing.fake_chain"
 #: name -> module that defines it; a new public name goes in ``__all__``, the
 #: ``TYPE_CHECKING`` import above, and here.
-_LAZY: dict[str, str] = dict.fromkeys(__all__, _FAKE_CHAIN)
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(__all__, _FAKE_CHAIN),
+    "MotoS3Server": "balances.testing.s3_server",
+    "VercelBlobStandIn": "balances.testing.vercel_blob",
+}
 
 
 def __getattr__(name: str) -> Any:
