@@ -13,7 +13,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from balances.errors import ConfigError
 
@@ -64,6 +72,30 @@ class NetworkConfig(_Frozen):
         return KEYED_RATE_LIMIT if self.api_key is not None else ANONYMOUS_RATE_LIMIT
 
 
+class ApiConfig(_Frozen):
+    """The REST API: where ``balances serve`` listens and who may write."""
+
+    key: SecretStr | None = Field(
+        None,
+        description="x-api-key for write/admin routes; unset: those routes are disabled",
+    )
+    host: str = Field("127.0.0.1", description="interface to bind (loopback by default)")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port, 0-65535 (0: a free port)")
+    max_batch: int = Field(1000, gt=0, description="a positive integer; items per batch request")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins allowed by CORS, comma-separated (https://a.example,https://b.example)",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """An environment variable is one string: accept a comma-separated list."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+
 def _default_networks() -> dict[str, NetworkConfig]:
     return {name: NetworkConfig(api_url=url) for name, url in KNOWN_NETWORK_URLS.items()}
 
@@ -88,6 +120,7 @@ class BalanceServiceConfig(_Frozen):
     networks: dict[str, NetworkConfig] = Field(default_factory=_default_networks)
     vercel_blob_token: SecretStr | None = Field(None, description="BLOB_READ_WRITE_TOKEN")
     vercel_blob_api_url: str | None = Field(None, description="VERCEL_BLOB_API_URL")
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     @model_validator(mode="after")
     def _networks_are_complete(self) -> BalanceServiceConfig:
