@@ -30,7 +30,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (4, ("blobs",)),
     (5, ("stores",)),
     (6, ("sync",)),
-    (7, ("service", "series_api")),
+    (7, ("service", "service_views", "series_api")),
     (8, ("bootstrap",)),
     (9, ("api",)),
     (9, ("testing",)),

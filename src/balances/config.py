@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from balances.domain import TokenId
 from balances.errors import ConfigError
 
 ENV_PREFIX = "BALANCES_"
@@ -36,6 +37,11 @@ FOREIGN_ENV = {
 KNOWN_NETWORK_URLS = {
     "mainnet": "https://api.hiro.so",
     "testnet": "https://api.testnet.hiro.so",
+}
+#: Map-based ("subnet") credit tokens read for every address, per network, unless
+#: configured otherwise: no balance endpoint lists them (DESIGN.md section 2).
+KNOWN_MAP_TOKENS: dict[str, tuple[str, ...]] = {
+    "mainnet": ("SP2ZNGJ85ENDY6QRHQ5P2D4FXKGZWCKTB2T0Z55KS.charisma-token-subnet-v1",),
 }
 #: Hiro's published limits: 25 requests a minute without a key, 900 with a free key.
 ANONYMOUS_RATE_LIMIT = 25
@@ -65,6 +71,33 @@ class NetworkConfig(_Frozen):
         None, gt=0, description="client-side limit; default 25, or 900 with an API key"
     )
 
+    map_tokens: list[str] | None = Field(
+        None,
+        description="comma-separated contract ids of map-based tokens read for every address "
+        "(default: the known ones of mainnet, none elsewhere)",
+    )
+    address_network: Literal["mainnet", "testnet"] | None = Field(
+        None,
+        description="mainnet or testnet: which addresses belong here "
+        "(default: mainnet for the network named mainnet, testnet otherwise)",
+    )
+
+    @field_validator("map_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("map_tokens", mode="after")
+    @classmethod
+    def _canonical_tokens(cls, value: list[str] | None) -> list[str] | None:
+        """Each one a contract id, in canonical form (a bad one names itself)."""
+        if value is None:
+            return None
+        tokens = [TokenId.parse(text) for text in value]
+        if any(token.is_stx for token in tokens):
+            raise ValueError("stx is not a map-based token")
+        return [str(token) for token in tokens]
+
     @property
     def rate_limit(self) -> int:
         if self.requests_per_minute is not None:
@@ -90,10 +123,17 @@ class ApiConfig(_Frozen):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        """An environment variable is one string: accept a comma-separated list."""
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
+        return _split_list(value)
+
+
+def _split_list(value: Any) -> Any:
+    """An environment variable is one string: accept a comma-separated list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+SyncOnRead = Literal["never", "missing", "stale"]
 
 
 def _default_networks() -> dict[str, NetworkConfig]:
@@ -121,6 +161,23 @@ class BalanceServiceConfig(_Frozen):
     vercel_blob_token: SecretStr | None = Field(None, description="BLOB_READ_WRITE_TOKEN")
     vercel_blob_api_url: str | None = Field(None, description="VERCEL_BLOB_API_URL")
     api: ApiConfig = Field(default_factory=ApiConfig)
+    stale_after: float = Field(
+        300.0, gt=0, description="seconds; a balance read longer ago than this is stale"
+    )
+    sync_on_read: SyncOnRead = Field(
+        "stale",
+        description="never, missing or stale: when a read goes to the chain (missing: only "
+        "balances never read; stale: also those older than stale_after)",
+    )
+    cache_max_addresses: int = Field(
+        100_000, gt=0, description="a positive integer; addresses held in the in-process cache"
+    )
+    cache_max_mb: float = Field(
+        256.0, gt=0, description="megabytes (10^6 bytes) the current-balance cache may hold"
+    )
+    track_on_read: bool = Field(
+        True, description="true or false; an address read once is kept fresh by the scheduler"
+    )
 
     @model_validator(mode="after")
     def _networks_are_complete(self) -> BalanceServiceConfig:
@@ -153,6 +210,22 @@ class BalanceServiceConfig(_Frozen):
     @property
     def active_network(self) -> NetworkConfig:
         return self.networks[self.network]
+
+    @property
+    def address_network(self) -> Literal["mainnet", "testnet"]:
+        """Which addresses the active network holds (SP/SM or ST/SN)."""
+        configured = self.active_network.address_network
+        if configured is not None:
+            return configured
+        return "mainnet" if self.network == "mainnet" else "testnet"
+
+    @property
+    def map_tokens(self) -> tuple[str, ...]:
+        """The map-based tokens read for every address on the active network."""
+        configured = self.active_network.map_tokens
+        if configured is not None:
+            return tuple(configured)
+        return KNOWN_MAP_TOKENS.get(self.network, ())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BalanceServiceConfig:

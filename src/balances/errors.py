@@ -31,7 +31,9 @@ errors are also :class:`ValueError`, so code that already guards parsing with
         ├── BlobNotFoundError               no blob under that key (also NotFoundError)
         ├── PreconditionFailedError         a conditional write lost a race
         ├── UnsupportedConditionError       the backend cannot honour a write condition
-        └── BlobBackendError                transport or service failure of the backend
+        ├── BlobBackendError                transport or service failure of the backend
+        ├── CorruptBlobError                a stored blob that does not decode (never overwritten)
+        └── WriteConflictError              conditional writes kept losing races; gave up
 """
 
 from __future__ import annotations
@@ -167,3 +169,11 @@ class UnsupportedConditionError(BlobStoreError):
 
 class BlobBackendError(BlobStoreError):
     """The backend's transport or service failed."""
+
+
+class CorruptBlobError(BlobStoreError):
+    """A stored blob that does not decode; it is reported, never silently replaced."""
+
+
+class WriteConflictError(BlobStoreError):
+    """A read-modify-write lost its conditional write every time it retried."""

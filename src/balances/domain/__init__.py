@@ -1,5 +1,6 @@
 """The domain: pure, immutable value types (DESIGN.md section 2 and 5)."""
 
+from balances.domain.balances import SOURCES, Balance, Source
 from balances.domain.principals import (
     ADDRESS_VERSIONS,
     CONTRACT_NAME_RE,
@@ -31,12 +32,15 @@ __all__ = [
     "DEFAULT_DECIMALS",
     "DEFAULT_PERIOD",
     "MAX_AMOUNT",
+    "SOURCES",
     "STX",
+    "Balance",
     "BalancePoint",
     "Granularity",
     "Network",
     "Period",
     "Principal",
+    "Source",
     "TokenId",
     "parse_amount",
     "parse_timestamp",

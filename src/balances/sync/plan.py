@@ -144,6 +144,10 @@ class RefreshResult:
     reads: dict[str, TokenRead]
     #: Every native balance the listing returned (asset identifier -> amount).
     held: dict[str, int] = field(default_factory=dict)
+    #: True when the native listing ran and succeeded: ``held`` is then complete.
+    listed: bool = False
+    #: Why the native listing failed (None: it succeeded, or the plan did not list).
+    listing_error: BalancesError | None = None
 
     @property
     def values(self) -> dict[str, int]:
@@ -163,8 +167,15 @@ async def execute_plan(plan: RefreshPlan, reader: ChainReader) -> RefreshResult:
         amount = await reader.get_stx_balance(holder)
         return [TokenRead(STX, "stx", amount)]
 
+    listing_outcome: list[BalancesError | None] = []
+
     async def ft_list() -> list[TokenRead]:
-        listing.update(await reader.get_ft_balances(holder))
+        try:
+            listing.update(await reader.get_ft_balances(holder))
+        except BalancesError as error:
+            listing_outcome.append(error)
+            raise
+        listing_outcome.append(None)
         return native_reads(plan.native, listing)
 
     def map_read(token: TokenId) -> Callable[[], Awaitable[list[TokenRead]]]:
@@ -182,7 +193,9 @@ async def execute_plan(plan: RefreshPlan, reader: ChainReader) -> RefreshResult:
     jobs += [(map_read(token), [TokenRead(token, "call-read")]) for token in plan.map_tokens]
     outcomes = await asyncio.gather(*(_guarded(run, pending) for run, pending in jobs))
     reads = {str(read.token): read for outcome in outcomes for read in outcome}
-    return RefreshResult(holder, reads, listing)
+    listing_error = listing_outcome[0] if listing_outcome else None
+    listed = bool(listing_outcome) and listing_error is None
+    return RefreshResult(holder, reads, listing, listed, listing_error)
 
 
 async def _guarded(

@@ -1,0 +1,313 @@
+"""``BalanceService``: current balances of Stacks addresses, with their freshness.
+
+Reads go cache -> blob store -> chain. The in-process cache holds each address's
+balances for ``cache_timeouts.current``; the store holds what every replica has
+read; the chain is asked when the stored amount is missing or older than
+``stale_after`` (``sync_on_read``). A failed chain read never replaces a known
+amount: it comes back ``stale`` with the error. With nothing known, the caller gets
+the error itself, never ``"0"``.
+
+``BalanceService()`` with no arguments reads ``BALANCES_*`` settings (defaults: the
+local store ``./.balances`` and the Hiro mainnet API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from balances.blobs import BlobStore, MeteredBlobStore, open_configured_store
+from balances.chain.networks import create_client
+from balances.chain.protocol import ChainReader
+from balances.config import BalanceServiceConfig, SyncOnRead
+from balances.domain import Balance, Principal, Source, TokenId
+from balances.errors import BalanceNotFoundError, BalancesError, ValidationError
+from balances.service_views import (
+    BalanceRequest,
+    BatchItem,
+    Need,
+    SyncReport,
+    ViewBuilder,
+    parse_request,
+    size_of_balances,
+)
+from balances.stores.address_blobs import AddressBlobBalanceStore
+from balances.stores.cache import TtlLruCache
+from balances.stores.current import AddressBalances, CurrentBalanceStore, merge_views
+from balances.stores.tokens import TokenInfo, TokenRegistry
+from balances.stores.tracked import TrackedAddress, TrackedSet
+from balances.sync.catalog import TokenCatalog
+from balances.sync.syncer import Syncer, SyncOutcome
+
+#: How long a failed refresh is served from the cache before the chain is tried again.
+ERROR_TTL = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    balances: AddressBalances
+    source: Source
+
+
+class BalanceService:
+    """Current balances; see the module docstring. Use it as an async context manager
+    (or call :meth:`close`) to release its HTTP client and store."""
+
+    def __init__(
+        self,
+        config: BalanceServiceConfig | None = None,
+        *,
+        blobs: BlobStore | None = None,
+        chain: ChainReader | None = None,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config if config is not None else BalanceServiceConfig.from_env()
+        self._owned: list[Callable[[], object]] = []
+        self.blobs = MeteredBlobStore(blobs if blobs is not None else self._own_store())
+        self.chain = chain if chain is not None else self._own_chain(http)
+        self._wall = wall_clock
+        self.current: CurrentBalanceStore = AddressBlobBalanceStore(self.blobs)
+        self.tracked = TrackedSet(self.blobs, wall_clock=wall_clock)
+        self.catalog = TokenCatalog(
+            self.chain, TokenRegistry(self.blobs), clock=clock, wall_clock=wall_clock
+        )
+        self.syncer = Syncer(
+            self.chain,
+            self.current,
+            self.tracked,
+            self.catalog,
+            map_tokens=[TokenId.parse(t) for t in self.config.map_tokens],
+            concurrency=self.config.sync_concurrency,
+            clock=clock,
+            wall_clock=wall_clock,
+        )
+        self.cache: TtlLruCache[str, AddressBalances] = TtlLruCache(
+            ttl=self.config.cache_timeouts.current,
+            max_entries=self.config.cache_max_addresses,
+            max_bytes=int(self.config.cache_max_mb * 1_000_000),
+            size_of=size_of_balances,
+            clock=clock,
+            name="current-balances",
+        )
+        self._views = ViewBuilder(self.catalog, self.config.stale_after, wall_clock)
+
+    def _own_store(self) -> BlobStore:
+        store = open_configured_store(self.config)
+        self._owned.append(store.close)
+        return store
+
+    def _own_chain(self, http: httpx.AsyncClient | None) -> ChainReader:
+        if http is None:
+            http = httpx.AsyncClient(timeout=15.0)
+            self._owned.append(http.aclose)
+        return create_client(self.config, http)
+
+    async def close(self) -> None:
+        await self.catalog.flush()
+        for release in reversed(self._owned):
+            outcome = release()
+            if asyncio.iscoroutine(outcome):
+                await outcome
+        self._owned.clear()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- reads ---------------------------------------------------------------
+
+    async def get_balance(self, address: str, token_id: str) -> Balance:
+        """One token balance of ``address``."""
+        principal, token = self._principal(address), self._token(token_id)
+        need = await self._views.need(principal, [token])
+        view = await self._view(principal, need)
+        return (await self._views.balances(principal, view.balances, need, view.source))[0]
+
+    async def get_balances(
+        self, address: str, token_ids: Sequence[str] | None = None
+    ) -> list[Balance]:
+        """``token_ids``' balances (None: every token the address is known to hold,
+        zeros included), in the order asked."""
+        principal = self._principal(address)
+        tokens = None if token_ids is None else [self._token(t) for t in token_ids]
+        need = await self._views.need(principal, tokens)
+        view = await self._view(principal, need)
+        return await self._views.balances(principal, view.balances, need, view.source)
+
+    async def get_all_balances(self, address: str) -> list[Balance]:
+        """Every non-zero balance of ``address``."""
+        return [b for b in await self.get_balances(address) if b.amount > 0]
+
+    async def get_balances_batch(
+        self, requests: Sequence[BalanceRequest | tuple[str, str] | Mapping[str, str]]
+    ) -> list[BatchItem]:
+        """Many (address, token) balances: one store read per distinct address,
+        results in input order, and a bad item gets its own error."""
+        if len(requests) > self.config.api.max_batch:
+            raise ValidationError(
+                f"a batch holds at most {self.config.api.max_batch} requests, got {len(requests)}"
+            )
+        items: list[BatchItem | None] = [None] * len(requests)
+        groups: dict[str, list[tuple[int, TokenId]]] = {}
+        principals: dict[str, Principal] = {}
+        for index, raw in enumerate(requests):
+            try:
+                address, token_id = parse_request(raw)
+                principal, token = self._principal(address), self._token(token_id)
+            except BalancesError as error:
+                items[index] = BatchItem.failed(raw, error)
+                continue
+            principals[str(principal)] = principal
+            groups.setdefault(str(principal), []).append((index, token))
+        gate = asyncio.Semaphore(self.config.sync_concurrency)
+
+        async def group(key: str) -> None:
+            async with gate:
+                for index, item in await self._batch_group(principals[key], groups[key]):
+                    items[index] = item
+
+        await asyncio.gather(*(group(key) for key in groups))
+        return [item for item in items if item is not None]
+
+    async def _batch_group(
+        self, principal: Principal, wanted: list[tuple[int, TokenId]]
+    ) -> list[tuple[int, BatchItem]]:
+        tokens = [token for _, token in wanted]
+        try:
+            need = await self._views.need(principal, tokens)
+            view = await self._view(principal, need)
+        except BalancesError as error:
+            return [(i, BatchItem.failed((str(principal), str(t)), error)) for i, t in wanted]
+        results = await self._views.results(principal, view.balances, need, view.source)
+        return [
+            (index, BatchItem.of(str(principal), str(token), result))
+            for (index, token), result in zip(wanted, results, strict=True)
+        ]
+
+    # --- sync ----------------------------------------------------------------
+
+    async def refresh_balance(self, address: str, token_id: str) -> Balance:
+        """Read one token of ``address`` from the chain now (one request)."""
+        principal, token = self._principal(address), self._token(token_id)
+        need = await self._views.need(principal, [token])
+        if need.kinds[str(token)] == "map":
+            await self._track_tokens(principal, [token])
+        outcome = await self.syncer.refresh_token(principal, token)
+        view = self._after_refresh(principal, outcome)
+        return (await self._views.balances(principal, view, need, "chain"))[0]
+
+    async def refresh_address_balances(self, address: str) -> list[Balance]:
+        """Read every tracked token of ``address`` from the chain now."""
+        principal = self._principal(address)
+        outcome = await self.syncer.refresh(principal)
+        view = self._after_refresh(principal, outcome)
+        need = await self._views.need(principal, None)
+        return await self._views.balances(principal, view, need, "chain")
+
+    async def sync_on_demand(
+        self, address: str, token_id: str | None = None, max_age: float | None = None
+    ) -> SyncReport:
+        """Refresh only what is older than ``max_age`` seconds (default ``stale_after``)."""
+        principal = self._principal(address)
+        tokens = None if token_id is None else [self._token(token_id)]
+        need = await self._views.need(principal, tokens, max_age=max_age)
+        view = await self._view(principal, need, sync="stale")
+        balances = await self._views.balances(principal, view.balances, need, view.source)
+        return SyncReport(str(principal), view.source == "chain", balances)
+
+    # --- tracking and tokens ---------------------------------------------------
+
+    async def track(self, address: str, token_ids: Iterable[str] = ()) -> TrackedAddress:
+        """Keep ``address`` fresh (and read these map-based tokens for it)."""
+        principal = self._principal(address)
+        return await self.tracked.track(principal, [self._token(t) for t in token_ids])
+
+    async def untrack(self, address: str, token_ids: Iterable[str] | None = None) -> bool:
+        principal = self._principal(address)
+        tokens = None if token_ids is None else [self._token(t) for t in token_ids]
+        return await self.tracked.untrack(principal, tokens)
+
+    async def tracked_addresses(self) -> list[TrackedAddress]:
+        return await self.tracked.entries()
+
+    async def get_token(self, token_id: str) -> TokenInfo:
+        """What is known of a token (kind, asset name, SIP-010 metadata)."""
+        return await self.catalog.info(self._token(token_id))
+
+    async def clear_cache(self) -> None:
+        self.cache.clear()
+
+    # --- internals -------------------------------------------------------------
+
+    def _principal(self, address: str) -> Principal:
+        principal = Principal.parse(address)
+        self._views.check_network(principal, self.config.address_network, self.config.network)
+        return principal
+
+    def _token(self, token_id: str) -> TokenId:
+        token = TokenId.parse(token_id)
+        if token.contract is not None:
+            self._views.check_network(
+                token.contract, self.config.address_network, self.config.network
+            )
+        return token
+
+    async def _view(
+        self, principal: Principal, need: Need, sync: SyncOnRead | None = None
+    ) -> _View:
+        """The balances of ``principal`` covering ``need``: cache, else store, else chain."""
+        key, sync = str(principal), sync or self.config.sync_on_read
+        cached = self.cache.get(key)
+        if cached is not None and self._views.satisfies(cached, need, with_errors=True):
+            return _View(cached, "cache")
+        stored = cached or await self.current.load(principal)
+        if stored is not None and self._views.satisfies(stored, need, with_errors=False):
+            self.cache.put(key, stored)
+            return _View(stored, "store")
+        if sync == "never" or (sync == "missing" and stored and self._views.covers(stored, need)):
+            if stored is None:
+                raise BalanceNotFoundError(
+                    f"no balance of {principal} has been read yet and sync_on_read is never; "
+                    "refresh it first (refresh_address_balances, POST /balances/{address}/refresh)"
+                )
+            return _View(stored, "store")
+        return _View(await self._refresh_for(principal, need, stored), "chain")
+
+    async def _refresh_for(
+        self, principal: Principal, need: Need, stored: AddressBalances | None
+    ) -> AddressBalances:
+        map_tokens = need.map_tokens
+        if self.config.track_on_read:
+            await self._track_tokens(principal, map_tokens)
+        outcome = await self.syncer.refresh(principal, map_tokens)
+        return self._after_refresh(principal, outcome, stored)
+
+    async def _track_tokens(self, principal: Principal, tokens: Sequence[TokenId]) -> None:
+        known = await self.tracked.get(principal)
+        if known is None or any(str(t) not in known.tokens for t in tokens):
+            await self.tracked.track(principal, tokens)
+
+    def _after_refresh(
+        self, principal: Principal, outcome: SyncOutcome, stored: AddressBalances | None = None
+    ) -> AddressBalances:
+        view = outcome.balances
+        if outcome.store_error is not None and stored is not None:
+            view = merge_views(stored, view)
+        ttl = ERROR_TTL if view.errors else None
+        self.cache.put(str(principal), view, ttl=ttl)
+        return view
