@@ -71,6 +71,10 @@ class BalanceService:
     ) -> None:
         self.config = config if config is not None else BalanceServiceConfig.from_env()
         self._owned: list[Callable[[], object]] = []
+        #: What the store is, for health reports: a URL scheme, or the class passed in.
+        self.store_label = (
+            self.config.store_url.partition("://")[0] if blobs is None else type(blobs).__name__
+        )
         self.blobs = MeteredBlobStore(blobs if blobs is not None else self._own_store())
         self.chain = chain if chain is not None else self._own_chain(http)
         self._wall = wall_clock

@@ -132,7 +132,7 @@ class MemoryReader:
             raise value
         return value
 
-    async def get_token_metadata(self, contract_id: str) -> TokenMetadata:
+    async def get_token_metadata(self, contract_id: str, *, full: bool = True) -> TokenMetadata:
         raise AssertionError("metadata is not part of a refresh")
 
     async def get_contract_interface(self, contract_id: str) -> ContractInterface:

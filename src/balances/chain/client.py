@@ -56,7 +56,12 @@ from balances.chain.routes import (
     STX_ROUTES,
     VERSIONS,
 )
-from balances.chain.sip010 import METADATA_GETTERS, build_metadata, decode_result
+from balances.chain.sip010 import (
+    DISPLAY_GETTERS,
+    METADATA_GETTERS,
+    build_metadata,
+    decode_result,
+)
 from balances.chain.transport import ErrorFactory, Request, Transport
 from balances.config import ANONYMOUS_RATE_LIMIT, KEYED_RATE_LIMIT, NetworkConfig
 from balances.domain import Principal, parse_timestamp
@@ -309,14 +314,19 @@ class StacksClient:
             )
         return ContractInterface(str(contract), kind, asset_name, read_only)
 
-    async def get_token_metadata(self, contract_id: str) -> TokenMetadata:
-        """SIP-010 metadata; see :class:`TokenMetadata` for what may be missing."""
+    async def get_token_metadata(self, contract_id: str, *, full: bool = True) -> TokenMetadata:
+        """SIP-010 metadata; see :class:`TokenMetadata` for what may be missing.
+
+        ``full=False`` reads only what a balance display needs (decimals and symbol:
+        two requests instead of five); the other fields are then None.
+        """
         contract = str(as_contract(contract_id))
+        getters = METADATA_GETTERS if full else DISPLAY_GETTERS
         outcomes = await asyncio.gather(
-            *(self._read_getter(contract, name, decode) for name, decode in METADATA_GETTERS),
+            *(self._read_getter(contract, name, decode) for name, decode in getters),
             return_exceptions=True,
         )
-        return build_metadata(contract, outcomes)
+        return build_metadata(contract, outcomes, getters)
 
     async def _read_getter(
         self, contract: str, function: str, decode: Callable[[ClarityValue], T]

@@ -32,8 +32,8 @@ class ChainReader(Protocol):
         """A map-based token balance (``get-balance``)."""
         ...
 
-    async def get_token_metadata(self, contract_id: str) -> TokenMetadata:
-        """SIP-010 metadata."""
+    async def get_token_metadata(self, contract_id: str, *, full: bool = True) -> TokenMetadata:
+        """SIP-010 metadata (``full=False``: decimals and symbol only)."""
         ...
 
     async def get_contract_interface(self, contract_id: str) -> ContractInterface:

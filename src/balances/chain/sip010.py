@@ -62,8 +62,17 @@ METADATA_GETTERS: tuple[tuple[str, Decoder], ...] = (
 )
 
 
-def build_metadata(contract: str, outcomes: Sequence[object]) -> TokenMetadata:
-    """TokenMetadata from the getters' outcomes (values or exceptions), in order.
+#: What a balance display needs; the rest is read when the token itself is asked for.
+DISPLAY_GETTERS = METADATA_GETTERS[:2]
+
+
+def build_metadata(
+    contract: str,
+    outcomes: Sequence[object],
+    getters: Sequence[tuple[str, Decoder]] = METADATA_GETTERS,
+) -> TokenMetadata:
+    """TokenMetadata from the ``getters``' outcomes (values or exceptions), in order
+    (``get-decimals`` first); getters not read leave their fields None.
 
     Transport errors and a failed ``get-decimals`` raise; a ContractCallError from
     an optional getter leaves its field None and records the cause in ``unavailable``.
@@ -75,7 +84,7 @@ def build_metadata(contract: str, outcomes: Sequence[object]) -> TokenMetadata:
         raise outcomes[0]
     values: dict[str, Any] = {}
     unavailable: dict[str, str] = {}
-    for (name, _), outcome in zip(METADATA_GETTERS, outcomes, strict=True):
+    for (name, _), outcome in zip(getters, outcomes, strict=True):
         if isinstance(outcome, ContractCallError):
             unavailable[name] = outcome.cause or str(outcome)
         else:

@@ -34,6 +34,8 @@ class TokenInfo:
     token_uri: str | None = None
     total_supply: int | None = None
     fetched_at: float | None = None
+    #: Every SIP-010 getter was read (not just decimals and symbol, for display).
+    complete: bool = False
 
     @property
     def has_metadata(self) -> bool:
@@ -50,10 +52,11 @@ class TokenInfo:
             for name in _FIELDS
             if getattr(self, name) is None and getattr(other, name) is not None
         }
-        if other.fetched_at is not None and other.has_metadata:
+        if other.complete:  # a newer full read: the fields that can change follow it
             filled.update(
                 {name: getattr(other, name) for name in ("total_supply", "token_uri", "fetched_at")}
             )
+            filled["complete"] = True
         return replace(self, **filled) if filled else self
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,7 +73,7 @@ class TokenInfo:
 
 
 _FIELDS = ("asset_name", "decimals", "symbol", "name", "token_uri", "total_supply", "fetched_at")
-STX_INFO = TokenInfo(STX_KEY, "stx", None, STX_DECIMALS, "STX", "Stacks")
+STX_INFO = TokenInfo(STX_KEY, "stx", None, STX_DECIMALS, "STX", "Stacks", complete=True)
 
 Registry = Mapping[str, TokenInfo]
 
@@ -80,7 +83,7 @@ def _encode(registry: Registry) -> bytes:
     for info in registry.values():
         row = [info.token_id, info.kind, *(getattr(info, name) for name in _FIELDS)]
         row[7] = None if info.total_supply is None else str(info.total_supply)
-        rows.append(row)
+        rows.append([*row, info.complete])
     return encode_document(KIND, FORMAT, {"tokens": rows})
 
 
@@ -89,7 +92,7 @@ def _decode(data: bytes, where: str) -> Registry:
     try:
         registry = {}
         for row in document["tokens"]:
-            token_id, kind, asset, decimals, symbol, name, uri, supply, fetched = row
+            token_id, kind, asset, decimals, symbol, name, uri, supply, fetched, complete = row
             if kind not in ("native", "map"):
                 raise ValueError(f"kind {kind!r}")
             registry[str(token_id)] = TokenInfo(
@@ -102,6 +105,7 @@ def _decode(data: bytes, where: str) -> Registry:
                 uri,
                 None if supply is None else int(supply),
                 fetched,
+                bool(complete),
             )
         return registry
     except (KeyError, TypeError, ValueError) as error:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 from balances.chain.models import TokenKind
 from balances.chain.protocol import ChainReader
@@ -24,6 +25,8 @@ from balances.stores.current import TokenKindName
 from balances.stores.tokens import STX_INFO, TokenInfo, TokenRegistry
 
 log = logging.getLogger("balances.sync")
+#: How much metadata a read wants: none (kind only), display (decimals, symbol), full.
+_Metadata = Literal["none", "display", "full"]
 DEFAULT_RETRY_AFTER = 300.0
 DEFAULT_CONCURRENCY = 8
 
@@ -63,24 +66,25 @@ class TokenCatalog:
         known = await self.known(token)
         if known is not None:
             return known.kind
-        return (await self._resolve(token, metadata=False)).kind
+        return (await self._resolve(token, metadata="none")).kind
 
-    async def info(self, token: TokenId) -> TokenInfo:
-        """Everything known of ``token``, with metadata unless reading it failed recently.
+    async def info(self, token: TokenId, *, full: bool = True) -> TokenInfo:
+        """Everything known of ``token``, with metadata unless reading it failed recently
+        (``full=False``: decimals and symbol suffice, two requests instead of five).
 
         Raises when not even the token's kind can be learned; missing metadata does
         not (``decimals`` stays None; :meth:`failure` says why).
         """
-        info = await self._info(token)
+        info = await self._info(token, full)
         await self.flush()
         return info
 
     async def infos(self, tokens: Iterable[TokenId]) -> dict[str, TokenInfo | None]:
-        """:meth:`info` for many tokens, read concurrently and stored in one write;
-        None for a token whose kind could not be learned (see :meth:`failure`)."""
+        """:meth:`info` (for display: ``full=False``) for many tokens, read concurrently
+        and stored in one write; None for a token whose kind could not be learned."""
         wanted = {str(token): token for token in tokens}
         results = await asyncio.gather(
-            *(self._info(token) for token in wanted.values()), return_exceptions=True
+            *(self._info(token, False) for token in wanted.values()), return_exceptions=True
         )
         await self.flush()
         found: dict[str, TokenInfo | None] = {}
@@ -115,19 +119,21 @@ class TokenCatalog:
             log.warning("token registry not updated (%s); will retry", error)
             self._learned.update((info.token_id, info) for info in learned)
 
-    async def _info(self, token: TokenId) -> TokenInfo:
+    async def _info(self, token: TokenId, full: bool) -> TokenInfo:
         if token.is_stx:
             return STX_INFO
         known = await self.known(token)
-        if known is not None and (known.has_metadata or self._recently_failed(token)):
-            return known
-        return await self._resolve(token, metadata=True)
+        if known is not None:
+            enough = known.complete if full else known.has_metadata
+            if enough or self._recently_failed(token):
+                return known
+        return await self._resolve(token, metadata="full" if full else "display")
 
     def _recently_failed(self, token: TokenId) -> bool:
         failed = self._failed.get(str(token))
         return failed is not None and self._clock() - failed[0] < self._retry_after
 
-    async def _resolve(self, token: TokenId, *, metadata: bool) -> TokenInfo:
+    async def _resolve(self, token: TokenId, *, metadata: _Metadata) -> TokenInfo:
         """One read per token at a time: concurrent callers share the same task."""
         key = f"{token}:{metadata}"
         task = self._inflight.get(key)
@@ -137,7 +143,7 @@ class TokenCatalog:
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
-    async def _fetch(self, token: TokenId, metadata: bool) -> TokenInfo:
+    async def _fetch(self, token: TokenId, metadata: _Metadata) -> TokenInfo:
         known = await self.known(token)
         async with self._gate:
             if known is None:
@@ -145,13 +151,13 @@ class TokenCatalog:
                 kind: TokenKindName = "native" if interface.kind is TokenKind.NATIVE else "map"
                 known = TokenInfo(token.contract_id, kind, interface.asset_name)
                 self._learned[known.token_id] = known
-            if not metadata:
+            if metadata == "none":
                 return known
-            return await self._fetch_metadata(token, known)
+            return await self._fetch_metadata(token, known, metadata == "full")
 
-    async def _fetch_metadata(self, token: TokenId, known: TokenInfo) -> TokenInfo:
+    async def _fetch_metadata(self, token: TokenId, known: TokenInfo, full: bool) -> TokenInfo:
         try:
-            meta = await self._chain.get_token_metadata(token.contract_id)
+            meta = await self._chain.get_token_metadata(token.contract_id, full=full)
         except BalancesError as error:
             self._failed[str(token)] = (self._clock(), str(error))
             log.info("metadata of %s unavailable: %s", token, error)
@@ -167,7 +173,8 @@ class TokenCatalog:
             meta.token_uri,
             meta.total_supply,
             self._wall(),
+            full,
         )
+        filled = known.completed_by(filled) if not full else filled
         self._learned[filled.token_id] = filled
         return filled
-

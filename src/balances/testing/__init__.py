@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from balances.testing.fake_chain import (
+        CHARISMA_SUBNET,
+        DEMO_ADDRESSES,
         FakeChain,
         FakeChainError,
         FakeChainServer,
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
         InsufficientBalanceError,
         UnknownTokenError,
         create_fake_chain_app,
+        demo_activity,
         demo_chain,
         fake_address,
         run_fake_chain_forever,
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from balances.testing.vercel_blob import VercelBlobStandIn
 
 __all__ = [
+    "CHARISMA_SUBNET",
+    "DEMO_ADDRESSES",
     "FakeChain",
     "FakeChainError",
     "FakeChainServer",
@@ -36,6 +41,7 @@ __all__ = [
     "UnknownTokenError",
     "VercelBlobStandIn",
     "create_fake_chain_app",
+    "demo_activity",
     "demo_chain",
     "fake_address",
     "run_fake_chain_forever",

@@ -13,7 +13,12 @@ with :func:`serve_fake_chain` on a free loopback port, switch faults on through
 
 from balances.testing.fake_chain.app import ROUTE_TEMPLATES, create_fake_chain_app
 from balances.testing.fake_chain.blocks import Block
-from balances.testing.fake_chain.demo import demo_chain
+from balances.testing.fake_chain.demo import (
+    CHARISMA_SUBNET,
+    DEMO_ADDRESSES,
+    demo_activity,
+    demo_chain,
+)
 from balances.testing.fake_chain.faults import DEPRECATION_WARNING, FaultConfig
 from balances.testing.fake_chain.ledger import DEFAULT_START_TIME, FakeChain
 from balances.testing.fake_chain.records import (
@@ -31,7 +36,9 @@ from balances.testing.fake_chain.server import (
 )
 
 __all__ = [
+    "CHARISMA_SUBNET",
     "DEFAULT_START_TIME",
+    "DEMO_ADDRESSES",
     "DEPRECATION_WARNING",
     "ROUTE_TEMPLATES",
     "Block",
@@ -44,6 +51,7 @@ __all__ = [
     "Tx",
     "UnknownTokenError",
     "create_fake_chain_app",
+    "demo_activity",
     "demo_chain",
     "fake_address",
     "run_fake_chain_forever",

@@ -39,14 +39,18 @@ def _add_tokens(chain: FakeChain) -> None:
     )
 
 
-def demo_chain(days: int = 90, seed: int = 7) -> FakeChain:
+#: Where the demo history ends unless told otherwise: 2024-04-01T00:00:00Z.
+DEMO_END = 1_711_929_600
+
+
+def demo_chain(days: int = 90, seed: int = 7, end: int = DEMO_END) -> FakeChain:
     """A mainnet chain whose history spans ``days``: STX, four native tokens whose asset
     names differ from their contract names (``charisma-token::charisma``), and the
     map-based ``charisma-token-subnet-v1`` credit token, for :data:`DEMO_ADDRESSES`.
-    The history runs from ``days`` before 2024-04-01 up to that date.
+    The history runs from ``days`` before ``end`` (unix seconds) up to about ``end``.
     """
     rng = random.Random(seed)
-    start = 1_711_929_600 - days * DAY  # 2024-04-01T00:00:00Z minus the history
+    start = end - days * DAY
     chain = FakeChain(network="mainnet", start_height=150_000, start_time=start, block_seconds=10)
     _add_tokens(chain)
     holders = list(DEMO_ADDRESSES)
@@ -86,3 +90,12 @@ def _demo_day(chain: FakeChain, rng: random.Random, treasury: str, holders: list
         chain.withdraw(
             CHARISMA_SUBNET, depositor, chain.balance(CHARISMA_SUBNET, depositor) // 2 or 1
         )
+
+
+def demo_activity(chain: FakeChain, rng: random.Random, now: float) -> None:
+    """A moment of live activity: the chain catches up with ``now`` (unix seconds) and
+    a transfer or a credit happens, as :func:`demo_chain`'s days do."""
+    if now > chain.tip_time:
+        chain.advance_time(int(now - chain.tip_time))
+    treasury = fake_address("demo-treasury")
+    _demo_day(chain, rng, treasury, list(DEMO_ADDRESSES))

@@ -1,4 +1,4 @@
-"""The ``balances`` command line (Typer). Commands call the async API with ``asyncio.run``."""
+"""The ``balances`` Typer app: every command registered in one place."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from balances.cli import balance_cmds, serve_cmds
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 
@@ -20,6 +21,11 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 testing_app = typer.Typer(help="Test doubles for offline use.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(testing_app, name="testing")
+app.add_typer(balance_cmds.track_app, name="track")
+app.command()(balance_cmds.balance)
+app.command()(balance_cmds.sync)
+app.command()(serve_cmds.serve)
+app.command()(serve_cmds.demo)
 
 
 @app.command()

@@ -1,0 +1,86 @@
+"""``create_app``: the REST API as a FastAPI app (OpenAPI at ``/docs``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from balances.api import routes_balances
+from balances.api.deps import Service
+from balances.api.errors import install_error_handlers
+from balances.api.schemas import CacheOut, HealthOut
+from balances.config import BalanceServiceConfig
+from balances.service import BalanceService
+
+DESCRIPTION = """Token balances on the Stacks blockchain: STX, SIP-010 tokens and map-based
+("subnet") credit tokens, with the freshness of every answer (`updated_at`,
+`block_height`, `source`, `stale`). Amounts are decimal strings in base units.
+Write and admin routes need the `x-api-key` header."""
+
+health_router = APIRouter(tags=["service"])
+
+
+@health_router.get("/health", summary="Is the service up, and how is it configured")
+async def health(svc: Service) -> HealthOut:
+    stats = svc.cache.stats()
+    tracked = await svc.tracked_addresses()
+    return HealthOut(
+        status="ok",
+        version=version("balances"),
+        network=svc.config.network,
+        store=svc.store_label,
+        tracked_addresses=len(tracked),
+        cache=CacheOut(
+            hits=stats.hits,
+            misses=stats.misses,
+            hit_rate=stats.hit_rate,
+            entries=stats.entries,
+            evictions=stats.evictions,
+        ),
+    )
+
+
+def create_app(
+    config: BalanceServiceConfig | None = None, *, service: BalanceService | None = None
+) -> FastAPI:
+    """The API over ``service`` (default: a :class:`BalanceService` built from ``config``,
+    itself from ``BALANCES_*`` variables when None). A service the app builds is
+    closed when the app shuts down; one passed in belongs to the caller."""
+    owned = service is None
+    svc = service if service is not None else BalanceService(config)
+    config = svc.config
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                await svc.close()
+
+    app = FastAPI(
+        title="balances",
+        version=version("balances"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    app.state.settings = config
+    if config.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.api.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["x-api-key", "content-type"],
+        )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(routes_balances.router)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,100 @@
+"""Response and request bodies of the REST API (pydantic; they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from balances.domain import Balance
+from balances.stores.tokens import TokenInfo
+from balances.stores.tracked import TrackedAddress
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorOut(_Out):
+    error: str = Field(description="a stable code, e.g. invalid_address, chain_unavailable")
+    message: str = Field(description="what was wrong and what is accepted")
+
+
+class BalanceOut(_Out):
+    address: str
+    token_id: str = Field(description="the contract id (or stx)")
+    balance: str = Field(description="amount in base units, a decimal string (u128)")
+    decimals: int
+    display_balance: str = Field(description="balance / 10^decimals, exact")
+    symbol: str | None
+    updated_at: datetime | None = Field(description="when the chain last confirmed this amount")
+    block_height: int | None = Field(description="the chain tip at that read")
+    source: Literal["cache", "store", "chain"]
+    stale: bool = Field(description="older than the staleness limit, or the last refresh failed")
+    error: str | None = Field(description="why the last refresh failed, when it did")
+
+    @classmethod
+    def of(cls, balance: Balance) -> BalanceOut:
+        return cls.model_validate(balance.as_dict())
+
+
+class BalancesOut(_Out):
+    address: str
+    balances: list[BalanceOut]
+
+
+class RefreshOut(BalancesOut):
+    refreshed: bool = True
+
+
+class TokenOut(_Out):
+    token_id: str
+    kind: Literal["stx", "native", "map"] = Field(
+        description="stx; native (define-fungible-token); map (balances in a Clarity map)"
+    )
+    asset_identifier: str | None
+    decimals: int | None
+    symbol: str | None
+    name: str | None
+    token_uri: str | None
+    total_supply: str | None
+
+    @classmethod
+    def of(cls, info: TokenInfo) -> TokenOut:
+        return cls.model_validate(info.as_dict())
+
+
+class TrackedOut(_Out):
+    address: str
+    tokens: list[str]
+    since: datetime
+
+    @classmethod
+    def of(cls, entry: TrackedAddress) -> TrackedOut:
+        since = datetime.fromtimestamp(entry.since, UTC)
+        return cls(address=entry.address, tokens=list(entry.tokens), since=since)
+
+
+class TrackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tokens: list[str] = Field(
+        default_factory=list, max_length=1000, description="map-based tokens to read for it"
+    )
+
+
+class CacheOut(_Out):
+    hits: int
+    misses: int
+    hit_rate: float
+    entries: int
+    evictions: int
+
+
+class HealthOut(_Out):
+    status: Literal["ok"]
+    version: str
+    network: str
+    store: str = Field(description="the store: its URL scheme (file, memory, s3, vercel, ...)")
+    tracked_addresses: int
+    cache: CacheOut
