@@ -239,6 +239,8 @@ class ViewBuilder:
             )
         age = self._wall() - state.stamp.at
         decimals = None if info is None else info.decimals
+        if source == "chain" and error is not None:
+            source = "store"  # the refresh failed: this amount is what was stored before
         return Balance(
             address=str(principal),
             token_id=_shown_id(token, balances),

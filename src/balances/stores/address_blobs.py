@@ -11,11 +11,13 @@ memory): writes are what blob storage bills most.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 from balances.blobs import CREATE, BlobStore, IfMatch, WriteMode, blob_key
-from balances.domain import Principal
+from balances.domain import MAX_AMOUNT, Principal
 from balances.errors import (
     BalancesError,
     BlobNotFoundError,
@@ -37,6 +39,8 @@ KIND = "current-balances"
 FORMAT = 1
 _KINDS: tuple[TokenKindName, ...] = ("stx", "native", "map")
 DEFAULT_ATTEMPTS = 8
+#: Addresses whose last stored version (and etag) is remembered.
+SEEN_LIMIT = 10_000
 
 
 def encode_balances(balances: AddressBalances) -> bytes:
@@ -65,10 +69,10 @@ def decode_balances(data: bytes, where: str) -> AddressBalances:
     try:
         stamps = [_stamp(entry) for entry in document["stamps"]]
         tokens = {
-            str(key): TokenState(_amount(amount), stamps[index], _kind(kind))
+            str(key): TokenState(_amount(amount), _at(stamps, index), _kind(kind))
             for key, amount, index, kind in document["tokens"]
         }
-        listing = None if document["listing"] is None else stamps[document["listing"]]
+        listing = None if document["listing"] is None else _at(stamps, document["listing"])
         return AddressBalances(str(document["address"]), tokens, listing)
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise corrupt(where, f"{type(error).__name__}: {error}") from error
@@ -84,7 +88,16 @@ def _stamp(entry: Any) -> Stamp:
 def _amount(text: Any) -> int:
     if not isinstance(text, str) or not (text.isascii() and text.isdigit()):
         raise ValueError(f"amount {text!r}")
-    return int(text)
+    amount = int(text)
+    if amount > MAX_AMOUNT:
+        raise ValueError(f"amount {text} exceeds u128")
+    return amount
+
+
+def _at(stamps: list[Stamp], index: Any) -> Stamp:
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(stamps):
+        raise ValueError(f"stamp index {index!r}")
+    return stamps[index]
 
 
 def _kind(text: Any) -> TokenKindName:
@@ -104,6 +117,9 @@ class AddressBlobBalanceStore:
         self._blobs = blobs
         self._prefix = prefix
         self._attempts = attempts
+        # The last version read or written per address, so a refresh right after a
+        # load merges into it and writes with if-match without reading it again.
+        self._seen: OrderedDict[str, tuple[AddressBalances, str]] = OrderedDict()
 
     def key(self, address: str) -> str:
         return blob_key(self._prefix, address)
@@ -122,8 +138,10 @@ class AddressBlobBalanceStore:
 
     async def apply(self, update: AddressUpdate) -> Merged:
         key = self.key(update.address)
+        found = self._seen.get(update.address)
         for _ in range(self._attempts):
-            found = await self._read(update.address)
+            if found is None:
+                found = await self._read(update.address)
             current, etag = (None, None) if found is None else found
             merged = merge(current, update)
             if not merged.needs_write:
@@ -131,9 +149,11 @@ class AddressBlobBalanceStore:
             mode: WriteMode = CREATE if etag is None else IfMatch(etag)
             data = encode_balances(merged.balances)
             try:
-                await self._blobs.put(key, data, mode=mode, content_type=CONTENT_TYPE)
+                info = await self._blobs.put(key, data, mode=mode, content_type=CONTENT_TYPE)
             except PreconditionFailedError:
-                continue  # another writer got there first: merge into what it wrote
+                found = None  # another writer got there first: merge into what it wrote
+                continue
+            self._remember(update.address, merged.balances, info.etag)
             return merged
         raise WriteConflictError(
             f"{key}: the conditional write lost {self._attempts} races in a row; nothing was lost, "
@@ -154,5 +174,15 @@ class AddressBlobBalanceStore:
         try:
             blob = await self._blobs.get(key)
         except BlobNotFoundError:
+            self._seen.pop(address, None)
             return None
-        return decode_balances(blob.data, key), blob.etag
+        balances = decode_balances(blob.data, key)
+        self._remember(address, balances, blob.etag)
+        return balances, blob.etag
+
+    def _remember(self, address: str, balances: AddressBalances, etag: str) -> None:
+        # Without in-memory errors: they belong to one refresh, not to the stored state.
+        self._seen[address] = (replace(balances, errors={}), etag)
+        self._seen.move_to_end(address)
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)

@@ -141,8 +141,10 @@ def merge(current: AddressBalances | None, update: AddressUpdate) -> Merged:
     base = current or AddressBalances(update.address)
     tokens = dict(base.tokens)
     changes: list[Change] = []
-    needs_write = current is None
     reads = dict(update.amounts)
+    # A first refresh is stored even if nothing moved (it is what was read), but one
+    # whose every read failed stores nothing: there is nothing to keep.
+    needs_write = current is None and bool(reads or update.listing_complete)
     if update.listing_complete:
         for key, state in base.tokens.items():
             if state.kind == "native" and key not in reads:

@@ -57,7 +57,10 @@ class TokenCatalog:
     async def known(self, token: TokenId) -> TokenInfo | None:
         """What is known of ``token`` without asking the chain."""
         key = str(token)
-        return self._learned.get(key) or await self._registry.get(key)
+        stored, learned = await self._registry.get(key), self._learned.get(key)
+        if stored is None or learned is None:
+            return stored or learned
+        return stored.completed_by(learned)  # a listing must not hide stored metadata
 
     async def kind(self, token: TokenId) -> TokenKindName:
         """``stx``, ``native`` or ``map``; one interface read for an unknown contract."""
