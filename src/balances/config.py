@@ -134,6 +134,36 @@ def _split_list(value: Any) -> Any:
 
 
 SyncOnRead = Literal["never", "missing", "stale"]
+Layout = Literal["sharded", "spec"]
+
+
+class PriceConfig(_Frozen):
+    """Where USD prices come from (unset: no prices; portfolios say so)."""
+
+    url_template: str | None = Field(
+        None,
+        description='URL with {token_id}, answering {"usd": "1.23", "at": unix}',
+    )
+    history_url_template: str | None = Field(
+        None, description="URL with {token_id} for ?from=&to= price history (optional)"
+    )
+    tokens: list[str] | None = Field(
+        None,
+        description="comma-separated token ids whose prices the scheduler records "
+        "(default: every token the tracked addresses hold)",
+    )
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("url_template", "history_url_template")
+    @classmethod
+    def _has_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and "{token_id}" not in value:
+            raise ValueError("the URL template needs a {token_id} placeholder")
+        return value
 
 
 def _default_networks() -> dict[str, NetworkConfig]:
@@ -175,6 +205,21 @@ class BalanceServiceConfig(_Frozen):
     cache_max_mb: float = Field(
         256.0, gt=0, description="megabytes (10^6 bytes) the current-balance cache may hold"
     )
+    layout: Layout = Field(
+        "sharded",
+        description="sharded (journal + shards, the cost-optimised default) or spec "
+        "(one blob per address and month, as the original service)",
+    )
+    shards: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="1-4096; address shards of the sharded layout (fixed per store)",
+    )
+    retention_days: int = Field(
+        365, ge=1, description="days of raw change points kept (daily rollups cover the same)"
+    )
+    prices: PriceConfig = Field(default_factory=PriceConfig)
     track_on_read: bool = Field(
         True, description="true or false; an address read once is kept fresh by the scheduler"
     )

@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -26,8 +27,28 @@ from balances.blobs import BlobStore, MeteredBlobStore, open_configured_store
 from balances.chain.networks import create_client
 from balances.chain.protocol import ChainReader
 from balances.config import BalanceServiceConfig, SyncOnRead
-from balances.domain import Balance, Principal, Source, TokenId
-from balances.errors import BalanceNotFoundError, BalancesError, ValidationError
+from balances.domain import (
+    DEFAULT_PERIOD,
+    Balance,
+    Granularity,
+    Period,
+    Principal,
+    Source,
+    TokenId,
+    parse_timestamp,
+)
+from balances.errors import (
+    BalanceNotFoundError,
+    BalancesError,
+    InvalidPeriodError,
+    ValidationError,
+)
+from balances.service_history import (
+    BalanceHistory,
+    HistoricalBalance,
+    HistoryReader,
+    PortfolioHistory,
+)
 from balances.service_views import (
     BalanceRequest,
     BatchItem,
@@ -37,9 +58,11 @@ from balances.service_views import (
     parse_request,
     size_of_balances,
 )
-from balances.stores.address_blobs import AddressBlobBalanceStore
 from balances.stores.cache import TtlLruCache
 from balances.stores.current import AddressBalances, CurrentBalanceStore, merge_views
+from balances.stores.history import BalanceLayout
+from balances.stores.layouts import open_layout
+from balances.stores.prices import PriceStore
 from balances.stores.tokens import TokenInfo, TokenRegistry
 from balances.stores.tracked import TrackedAddress, TrackedSet
 from balances.sync.catalog import TokenCatalog
@@ -78,7 +101,8 @@ class BalanceService:
         self.blobs = MeteredBlobStore(blobs if blobs is not None else self._own_store())
         self.chain = chain if chain is not None else self._own_chain(http)
         self._wall = wall_clock
-        self.current: CurrentBalanceStore = AddressBlobBalanceStore(self.blobs)
+        self.layout: BalanceLayout = open_layout(self.config, self.blobs, clock, wall_clock)
+        self.current: CurrentBalanceStore = self.layout
         self.tracked = TrackedSet(self.blobs, wall_clock=wall_clock)
         self.catalog = TokenCatalog(
             self.chain, TokenRegistry(self.blobs), clock=clock, wall_clock=wall_clock
@@ -102,6 +126,8 @@ class BalanceService:
             name="current-balances",
         )
         self._views = ViewBuilder(self.catalog, self.config.stale_after, wall_clock)
+        self.prices = PriceStore(self.blobs) if self.config.prices.url_template else None
+        self.history = HistoryReader(self.layout, self.prices, wall_clock)
 
     def _own_store(self) -> BlobStore:
         store = open_configured_store(self.config)
@@ -202,6 +228,70 @@ class BalanceService:
             (index, BatchItem.of(str(principal), str(token), result))
             for (index, token), result in zip(wanted, results, strict=True)
         ]
+
+    # --- history ---------------------------------------------------------------
+
+    async def get_balance_history(
+        self,
+        address: str,
+        token_id: str,
+        period: str | None = DEFAULT_PERIOD,
+        granularity: str = "auto",
+        start: datetime | int | float | str | None = None,
+        end: datetime | int | float | str | None = None,
+    ) -> BalanceHistory:
+        """The chart of one token: UTC buckets of ``granularity`` over ``period`` (or the
+        explicit ``start``..``end``), each with the amount in force at its end."""
+        principal, chosen = self._principal(address), _period(period, start, end)
+        bucket = Granularity.parse(granularity)
+        current = await self.get_balance(address, token_id)
+        window = await self.history.window(principal, chosen, bucket)
+        return await self.history.balance_history(principal, current.token_id, current, window)
+
+    async def get_portfolio_history(
+        self,
+        address: str,
+        period: str | None = DEFAULT_PERIOD,
+        granularity: str = "auto",
+        start: datetime | int | float | str | None = None,
+        end: datetime | int | float | str | None = None,
+    ) -> PortfolioHistory:
+        """Every token's amount per bucket, and its USD value where a price is known."""
+        principal, chosen = self._principal(address), _period(period, start, end)
+        bucket = Granularity.parse(granularity)
+        current = await self.get_balances(address)
+        window = await self.history.window(principal, chosen, bucket)
+        return await self.history.portfolio(principal, current, window)
+
+    async def get_balance_at(
+        self,
+        address: str,
+        token_id: str,
+        at: datetime | int | float | str | None = None,
+        *,
+        block_height: int | None = None,
+    ) -> HistoricalBalance:
+        """The amount in force at a time, or at a block height (exactly one of them)."""
+        if (at is None) == (block_height is None):
+            raise InvalidPeriodError("give either at (a time) or block_height, not both or none")
+        principal = self._principal(address)
+        if block_height is not None:
+            moment = (await self.chain.get_block(block_height)).time
+        else:
+            moment = parse_timestamp(at)  # type: ignore[arg-type]
+        if moment.timestamp() > self._wall():
+            raise InvalidPeriodError(f"{moment.isoformat()} is in the future")
+        current = await self.get_balance(address, token_id)
+        amount = await self.history.amount_at(principal, current.token_id, moment)
+        return HistoricalBalance(
+            str(principal),
+            current.token_id,
+            moment,
+            block_height,
+            amount,
+            current.decimals,
+            current.symbol,
+        )
 
     # --- sync ----------------------------------------------------------------
 
@@ -315,3 +405,16 @@ class BalanceService:
         ttl = ERROR_TTL if view.errors else None
         self.cache.put(str(principal), view, ttl=ttl)
         return view
+
+
+def _period(
+    name: str | None,
+    start: datetime | int | float | str | None,
+    end: datetime | int | float | str | None,
+) -> Period:
+    """A named period, or the explicit range when ``start``/``end`` are given (both)."""
+    if start is None and end is None:
+        return Period.parse(name)
+    if start is None or end is None:
+        raise InvalidPeriodError("an explicit range needs both from and to")
+    return Period.between(start, end)

@@ -141,6 +141,9 @@ class MemoryReader:
     async def get_chain_tip(self) -> ChainTip:
         raise AssertionError
 
+    async def get_block(self, height: int) -> Block:
+        raise AssertionError
+
     async def get_block_at(self, moment: datetime | int | float | str) -> Block:
         raise AssertionError
 

@@ -9,7 +9,7 @@ from importlib.metadata import version
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from balances.api import routes_balances
+from balances.api import routes_balances, routes_history
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
 from balances.api.schemas import CacheOut, HealthOut
@@ -79,6 +79,7 @@ def create_app(
         )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(routes_history.router)  # before the catch-all /balances/{a}/{token}
     app.include_router(routes_balances.router)
     return app
 

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from balances.chain import wire
 from balances.chain.clarity import ClarityValue, deserialize, expect_uint, to_hex
+from balances.chain.history import HistoryMixin
 from balances.chain.inputs import (
     as_asset_identifier,
     as_contract,
@@ -42,6 +43,7 @@ from balances.chain.ratelimit import Clock, RateLimiter, Sleep
 from balances.chain.retry import RetryPolicy
 from balances.chain.routes import (
     BALANCES_V1,
+    BLOCK,
     BLOCK_BY_TIME,
     CALL_READ,
     FT_LIST_V2,
@@ -89,12 +91,13 @@ def _contract_errors(contract: Principal) -> dict[int, ErrorFactory]:
     }
 
 
-class StacksClient:
+class StacksClient(HistoryMixin):
     """Reads the Stacks API at ``base_url`` through an injected ``httpx.AsyncClient``.
 
     ``requests_per_minute`` is the client-side limit (None: 900 with an API key,
     else 25, as Hiro publishes; ``float("inf")``: unlimited). ``limiter`` shares one
     limiter between clients. ``clock``/``sleep``/``rng`` are injectable for tests.
+    History reads (transactions, balance changes, events) come from :class:`HistoryMixin`.
     """
 
     def __init__(
@@ -341,6 +344,16 @@ class StacksClient:
         block = await self._get(request, wire.BlockAnswer)
         return ChainTip(block.height, block.hash, _utc(block.block_time))
 
+    async def get_block(self, height: int) -> Block:
+        """The block at ``height``; NotFoundError when the chain is not that tall."""
+        if isinstance(height, bool) or not isinstance(height, int) or height < 0:
+            raise InvalidPeriodError(f"a block height is an integer >= 0, got {height!r}")
+        request = self._transport.request(BLOCK, {"height_or_hash": str(height)})
+        missing: dict[int, ErrorFactory] = {
+            404: lambda message, _: NotFoundError(f"no block at height {height}: {message}")
+        }
+        return _block(await self._get(request, wire.BlockAnswer, errors=missing))
+
     async def get_block_at(self, moment: datetime | int | float | str) -> Block:
         """The newest block at or before ``moment`` (a datetime, unix seconds or ISO text)."""
         timestamp = int(parse_timestamp(moment).timestamp())
@@ -350,14 +363,7 @@ class StacksClient:
         missing: dict[int, ErrorFactory] = {
             404: lambda message, _: NotFoundError(f"no block at or before: {message}")
         }
-        answer = await self._get(request, wire.BlockAnswer, errors=missing)
-        return Block(
-            height=answer.height,
-            hash=answer.hash,
-            time=_utc(answer.block_time),
-            index_block_hash=answer.index_block_hash,
-            burn_block_height=answer.burn_block_height,
-        )
+        return _block(await self._get(request, wire.BlockAnswer, errors=missing))
 
     # --- plumbing ------------------------------------------------------------
 
@@ -387,3 +393,13 @@ class StacksClient:
 
 def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _block(answer: wire.BlockAnswer) -> Block:
+    return Block(
+        height=answer.height,
+        hash=answer.hash,
+        time=_utc(answer.block_time),
+        index_block_hash=answer.index_block_hash,
+        burn_block_height=answer.burn_block_height,
+    )

@@ -44,6 +44,10 @@ class ChainReader(Protocol):
         """The newest block."""
         ...
 
+    async def get_block(self, height: int) -> Block:
+        """The block at ``height``."""
+        ...
+
     async def get_block_at(self, moment: datetime | int | float | str) -> Block:
         """The newest block at or before ``moment``."""
         ...

@@ -28,6 +28,11 @@ CALL_READ = "POST /v2/contracts/call-read/{deployer_address}/{contract_name}/{fu
 INTERFACE = "GET /v2/contracts/interface/{deployer_address}/{contract_name}"
 LATEST_BLOCK = "GET /extended/v2/blocks/latest"
 BLOCK_BY_TIME = "GET /extended/v2/blocks/by-block-time/{timestamp}"
+BLOCK = "GET /extended/v2/blocks/{height_or_hash}"
+#: History (v3): a principal's transactions, their balance changes, a tx's events.
+PRINCIPAL_TXS = "GET /extended/v3/principals/{principal}/transactions"
+BALANCE_CHANGES = "GET /extended/v3/principals/{principal}/balance-changes"
+TX_EVENTS = "GET /extended/v3/transactions/{tx_id}/events"
 
 #: Routes that read one principal's balances (what a refresh costs).
 BALANCE_ROUTES = frozenset(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from balances.cli import balance_cmds, serve_cmds
+from balances.cli import balance_cmds, history_cmds, serve_cmds
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 
@@ -24,6 +24,8 @@ app.add_typer(testing_app, name="testing")
 app.add_typer(balance_cmds.track_app, name="track")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
+app.command()(history_cmds.history)
+app.command()(history_cmds.portfolio)
 app.command()(serve_cmds.serve)
 app.command()(serve_cmds.demo)
 

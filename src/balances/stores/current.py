@@ -13,11 +13,12 @@ Stores (:mod:`balances.stores.address_blobs` and later layouts) persist
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from balances.domain import Principal, TokenId
+from balances.domain import BalancePoint, Principal, TokenId
 from balances.errors import BalancesError
 
 #: How a token's balance is read: the STX endpoint, the native FT listing, or call-read.
@@ -126,6 +127,11 @@ class Change:
     new: int
     stamp: Stamp
 
+    def point(self) -> BalancePoint:
+        """This change as a point of the token's step function."""
+        at = datetime.fromtimestamp(self.stamp.at, UTC)
+        return BalancePoint(at, self.new, self.stamp.block_height)
+
 
 @dataclass(frozen=True, slots=True)
 class Merged:
@@ -203,3 +209,23 @@ class CurrentBalanceStore(Protocol):
         """:meth:`apply` for many addresses, in order; a layout may batch their writes.
         One address failing gives its error in its place, not for the batch."""
         ...
+
+
+def apply_changes(
+    balances: AddressBalances | None,
+    address: str,
+    changes: Iterable[Change],
+    listing: Stamp | None = None,
+) -> AddressBalances:
+    """``balances`` with each change laid over it where it is newer (per token, by
+    stamp): how journal records fold, in any order, into the same result."""
+    base = balances or AddressBalances(address)
+    tokens = dict(base.tokens)
+    for change in changes:
+        known = tokens.get(change.key)
+        if known is None or known.stamp.at <= change.stamp.at:
+            tokens[change.key] = TokenState(change.new, change.stamp, change.kind)
+    newest = base.listing
+    if listing is not None and (newest is None or newest.at <= listing.at):
+        newest = listing
+    return AddressBalances(base.address, tokens, newest, base.errors)

@@ -109,8 +109,15 @@ class Syncer:
         return outcome
 
     async def refresh_many(self, addresses: Sequence[Principal]) -> list[SyncOutcome]:
-        """Refresh many addresses, ``concurrency`` at a time; results in input order."""
-        return list(await asyncio.gather(*(self.refresh(address) for address in addresses)))
+        """Refresh many addresses, ``concurrency`` at a time, and store what they read in
+        one batch (one journal segment in the sharded layout); results in input order."""
+        unique = list(dict.fromkeys(addresses))
+        reads = await asyncio.gather(*(self._read(address, ()) for address in unique))
+        merged = await self._store.apply_many([update for update, _, _ in reads])
+        outcomes = {}
+        for (update, errors, mapped), result in zip(reads, merged, strict=True):
+            outcomes[update.address] = await self._outcome(update, errors, mapped, result)
+        return [outcomes[str(address)] for address in addresses]
 
     async def refresh_token(self, address: Principal, token: TokenId) -> SyncOutcome:
         """Read one token of ``address`` with a single request (no listing)."""
@@ -136,13 +143,20 @@ class Syncer:
         return task
 
     async def _refresh(self, address: Principal, extra: Sequence[TokenId]) -> SyncOutcome:
+        update, errors, mapped = await self._read(address, extra)
+        return await self._persist(update, errors, mapped)
+
+    async def _read(
+        self, address: Principal, extra: Sequence[TokenId]
+    ) -> tuple[AddressUpdate, dict[str, BalancesError], frozenset[str]]:
+        """Read ``address`` from the chain (nothing stored yet)."""
         async with self._gate:
             mapped, kind_errors = await self._map_tokens_of(address, extra)
             plan = build_plan(address, [TrackedToken.map_based(t) for t in mapped], discover=True)
             stamp, result = await asyncio.gather(self._stamp(), execute_plan(plan, self._chain))
         update, errors = _update_from(result, stamp, kind_errors)
         self.catalog.learn_native(result.held)
-        return await self._persist(update, errors, frozenset(token_key(t) for t in mapped))
+        return update, errors, frozenset(token_key(t) for t in mapped)
 
     async def _map_tokens_of(
         self, address: Principal, extra: Sequence[TokenId]
@@ -195,13 +209,24 @@ class Syncer:
         mapped: frozenset[str],
     ) -> SyncOutcome:
         try:
-            merged: Merged = await self._store.apply(update)
+            result: Merged | BalancesError = await self._store.apply(update)
         except BalancesError as error:
-            log.warning("refresh of %s not stored: %s", update.address, error)
+            result = error
+        return await self._outcome(update, errors, mapped, result)
+
+    async def _outcome(
+        self,
+        update: AddressUpdate,
+        errors: dict[str, BalancesError],
+        mapped: frozenset[str],
+        result: Merged | BalancesError,
+    ) -> SyncOutcome:
+        if isinstance(result, BalancesError):
+            log.warning("refresh of %s not stored: %s", update.address, result)
             alone = merge(None, update)
-            return SyncOutcome(update.address, alone.balances, (), errors, error, mapped)
-        await self._emit(merged.changes)
-        return SyncOutcome(update.address, merged.balances, merged.changes, errors, None, mapped)
+            return SyncOutcome(update.address, alone.balances, (), errors, result, mapped)
+        await self._emit(result.changes)
+        return SyncOutcome(update.address, result.balances, result.changes, errors, None, mapped)
 
     async def _emit(self, changes: Sequence[Change]) -> None:
         if not changes:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from balances.testing.fake_chain import contracts, routes_balances, routes_chain, routes_history
+from balances.testing.fake_chain import (
+    contracts,
+    routes_balances,
+    routes_chain,
+    routes_history,
+    routes_prices,
+)
 from balances.testing.fake_chain.ledger import FakeChain
 from balances.testing.fake_chain.pipeline import RouteSpec, make_endpoint, not_found_endpoint
 
@@ -14,6 +20,7 @@ ROUTE_SPECS: tuple[RouteSpec, ...] = (
     *routes_balances.ROUTES,
     *routes_history.ROUTES,
     *contracts.ROUTES,
+    *routes_prices.ROUTES,  # our own extension, not the Hiro API
 )
 #: The request counter's keys, e.g. ``"GET /extended/v3/principals/{principal}/balances/ft"``.
 ROUTE_TEMPLATES: tuple[str, ...] = tuple(spec.key for spec in ROUTE_SPECS)

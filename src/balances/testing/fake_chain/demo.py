@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from decimal import Decimal
 
 from balances.testing.fake_chain.ledger import FakeChain
 from balances.testing.fake_chain.records import fake_address
@@ -21,6 +23,15 @@ DEMO_ADDRESSES = (
     "SP000000000000000000002Q6VF78.pox-4",
 )
 DAY = 86_400
+HOUR = 3_600
+#: (start price in USD, daily volatility, decimal places) of each priced demo token.
+DEMO_PRICES: dict[str, tuple[float, float, int]] = {
+    "stx": (1.60, 0.05, 4),
+    CHARISMA: (0.012, 0.08, 6),
+    SBTC: (42_500.0, 0.03, 2),
+    ALEX: (0.18, 0.06, 5),
+    AEUSDC: (1.0, 0.001, 4),
+}
 
 
 def _add_tokens(chain: FakeChain) -> None:
@@ -69,7 +80,29 @@ def demo_chain(days: int = 90, seed: int = 7, end: int = DEMO_END) -> FakeChain:
     for _ in range(days):
         chain.advance_time(DAY - 60)
         _demo_day(chain, rng, treasury, holders)
+    _seed_prices(chain, random.Random(f"{seed}:prices"), start)
     return chain
+
+
+def _seed_prices(chain: FakeChain, rng: random.Random, start: int) -> None:
+    """An hourly random walk of USD prices from ``start`` to the tip (aeUSDC stays near
+    1); the credit token is priced like the charisma it is backed by. The walk has its
+    own RNG, so the ledger's transactions are the same with or without prices."""
+    hours = (chain.tip_time - start) // HOUR
+    for token, (price, daily_volatility, places) in DEMO_PRICES.items():
+        sigma = daily_volatility / math.sqrt(24)
+        for hour in range(hours + 1):
+            usd = Decimal(repr(price)).quantize(Decimal(1).scaleb(-places))
+            chain.set_price(token, usd, at=start + hour * HOUR)
+            if token == CHARISMA:
+                chain.set_price(CHARISMA_SUBNET, usd, at=start + hour * HOUR)
+            price = _step(rng, price, sigma, pegged=token == AEUSDC)
+
+
+def _step(rng: random.Random, price: float, sigma: float, *, pegged: bool) -> float:
+    """One step of a log-normal walk; a pegged price is pulled back towards 1."""
+    moved = price * math.exp(rng.gauss(0.0, sigma))
+    return 1.0 + (moved - 1.0) * 0.5 if pegged else moved
 
 
 def _demo_day(chain: FakeChain, rng: random.Random, treasury: str, holders: list[str]) -> None:

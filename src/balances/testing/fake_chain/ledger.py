@@ -17,6 +17,7 @@ from balances.chain.clarity import ClarityValue, StringAscii, Tuple, UInt, princ
 from balances.domain import MAX_AMOUNT, Principal
 from balances.testing.fake_chain.blocks import Block, BlockLog
 from balances.testing.fake_chain.faults import FaultConfig
+from balances.testing.fake_chain.prices import PricedChain
 from balances.testing.fake_chain.records import (
     STX_KEY,
     AssetKind,
@@ -63,8 +64,9 @@ class _TxPlan:
     events: tuple[Event, ...]
 
 
-class FakeChain(TokenRegistry):
-    """An in-memory Stacks chain: STX, native and map-based tokens, blocks, history."""
+class FakeChain(PricedChain, TokenRegistry):
+    """An in-memory Stacks chain: STX, native and map-based tokens, blocks, history,
+    and USD prices (``chain.set_price``, ``chain.prices``)."""
 
     def __init__(
         self,

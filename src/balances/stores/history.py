@@ -1,0 +1,64 @@
+"""What a layout offers for history: slices of step functions, and maintenance."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from balances.domain import BalancePoint, Principal
+from balances.stores.current import Change, CurrentBalanceStore, TokenKindName
+
+#: ``raw``: every change point; ``daily``: each day's closing amount (enough for
+#: day, week and month buckets, which end on day boundaries).
+Resolution = Literal["raw", "daily"]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSlice:
+    """One token's history over a window: the amount in force at the window's start
+    (``opening``; None when nothing was known then) and the change points after it,
+    up to and including the window's end, oldest first."""
+
+    kind: TokenKindName
+    opening: int | None
+    points: tuple[BalancePoint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """What one maintenance pass did."""
+
+    segments_folded: int = 0
+    blobs_written: int = 0
+    blobs_deleted: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class BalanceLayout(CurrentBalanceStore, Protocol):
+    """Current balances plus their history, in one storage layout."""
+
+    async def series(
+        self,
+        address: Principal,
+        start: datetime,
+        end: datetime,
+        *,
+        keys: Collection[str] | None = None,
+        resolution: Resolution = "raw",
+    ) -> dict[str, SeriesSlice]:
+        """Every (or each of ``keys``) token's slice of ``[start, end]``."""
+        ...
+
+    async def first_seen(self, address: Principal) -> datetime | None:
+        """When the history of ``address`` begins (None: it has none)."""
+        ...
+
+    async def record_history(self, address: Principal, changes: Sequence[Change]) -> None:
+        """Add past change points (backfill); the current amounts keep newer reads."""
+        ...
+
+    async def maintain(self, now: float | None = None) -> MaintenanceReport:
+        """Compaction, rollups and retention, as the layout needs them."""
+        ...

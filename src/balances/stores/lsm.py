@@ -1,0 +1,370 @@
+"""The sharded, journaled layout: an LSM tree on object storage (docs/storage.md).
+
+Writes: every :meth:`ShardedStore.apply_many` call (a sync cycle) appends *one*
+journal segment with the changes of every address in it. Reads: an address
+belongs to one of ``shards`` shards; its balances are the shard's compacted
+*current* blob with the journal's newer records laid over it (the *tail*, held in
+memory: the segments this process wrote, and those others wrote, listed at most
+every ``poll_seconds``). :meth:`maintain` (compaction, :mod:`.lsm_compact`) folds
+old segments into the shard blobs, the month blobs of change points and the daily
+rollups, then deletes them.
+
+Folding is by read time, token by token, so records fold in any order and twice
+without harm; every shard blob says which segments it holds (``folded_through``),
+and a reader drops tail records only once the blob it reads holds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from balances.blobs import BlobStore, blob_key
+from balances.domain import BalancePoint, Principal
+from balances.errors import BalancesError, BlobNotFoundError
+from balances.stores.cache import TtlLruCache
+from balances.stores.current import (
+    AddressBalances,
+    AddressUpdate,
+    Change,
+    Merged,
+    TokenKindName,
+    apply_changes,
+    merge,
+    merge_views,
+)
+from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
+from balances.stores.journal import Journal, Record, Segment
+from balances.stores.lsm_compact import compact
+from balances.stores.lsm_manifest import Manifest, ManifestDocument
+from balances.stores.lsm_read import read_slices
+from balances.stores.series_blobs import (
+    DailyRollup,
+    MonthSeries,
+    ShardCurrent,
+    decode_current,
+    decode_daily,
+    decode_month,
+)
+
+log = logging.getLogger("balances.stores")
+DEFAULT_SHARDS = 256
+DEFAULT_PREFIX = "v1"
+
+
+def shard_of(address: str, shards: int) -> int:
+    """A stable shard for ``address`` (blake2b, not Python's salted hash)."""
+    digest = hashlib.blake2b(address.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def newer(a: str | None, b: str | None) -> str | None:
+    """The later of two segment ids (None is before everything)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+@dataclass(slots=True)
+class _Base:
+    doc: ShardCurrent
+    etag: str | None
+    checked_at: float
+    #: The manifest's folded_through when this blob was (re)validated: every segment up
+    #: to it that concerns this shard is in the blob (compaction writes shards first).
+    manifest_seen: str | None
+
+    @property
+    def folded(self) -> str | None:
+        return newer(self.doc.folded_through, self.manifest_seen)
+
+
+@dataclass(slots=True)
+class _Tail:
+    view: AddressBalances
+    points: list[tuple[str, TokenKindName, BalancePoint]] = field(default_factory=list)
+    newest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LsmSettings:
+    shards: int = DEFAULT_SHARDS
+    prefix: str = DEFAULT_PREFIX
+    recheck_seconds: float = 300.0
+    poll_seconds: float = 300.0
+    max_points_per_month: int = 1000
+    retention_days: int = 365
+    compact_grace_seconds: float = 600.0
+    blob_cache_bytes: int = 64_000_000
+
+
+class ShardedStore:
+    """Current balances and history in the sharded, journaled layout."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        settings: LsmSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or LsmSettings()
+        self.blobs = blobs
+        self._clock = clock
+        self._wall = wall_clock
+        self.journal = Journal(blobs, self.settings.prefix, wall_clock=wall_clock)
+        self.manifest = Manifest(blobs, self.key("manifest"), self.settings.shards, clock=clock)
+        self._bases: dict[int, _Base] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tail: dict[str, _Tail] = {}
+        self._known_segments: set[str] = set()
+        self._polled_at: float | None = None
+        self._poll_lock = asyncio.Lock()
+        #: The first month kept when retention last swept (see lsm_compact).
+        self.retention_swept: str | None = None
+        # key -> (document or None when absent, the segment it is known to hold up to)
+        self._docs: TtlLruCache[str, tuple[MonthSeries | DailyRollup | None, str | None]] = (
+            TtlLruCache(
+                ttl=self.settings.recheck_seconds,
+                max_entries=100_000,
+                max_bytes=self.settings.blob_cache_bytes,
+                size_of=lambda entry: _doc_size(entry[0]),
+                clock=clock,
+                name="series-blobs",
+            )
+        )
+
+    # --- keys ----------------------------------------------------------------
+
+    def key(self, *parts: str) -> str:
+        return blob_key(self.settings.prefix, *parts)
+
+    def current_key(self, shard: int) -> str:
+        return self.key("current", f"{shard:03x}")
+
+    def month_key(self, month: str, shard: int) -> str:
+        return self.key("month", month, f"{shard:03x}")
+
+    def daily_key(self, shard: int) -> str:
+        return self.key("daily", f"{shard:03x}")
+
+    def shard(self, address: str) -> int:
+        return shard_of(address, self.settings.shards)
+
+    # --- current balances (CurrentBalanceStore) -----------------------------
+
+    async def load(self, address: Principal) -> AddressBalances | None:
+        await self.poll()
+        key = str(address)
+        base = await self._base(self.shard(key))
+        stored = base.doc.addresses.get(key)
+        tail = self._tail.get(key)
+        if tail is None:
+            return stored
+        return tail.view if stored is None else merge_views(stored, tail.view)
+
+    async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
+        unique = list(dict.fromkeys(addresses))
+        loaded = await asyncio.gather(*(self.load(address) for address in unique))
+        return {str(a): found for a, found in zip(unique, loaded, strict=True)}
+
+    async def apply(self, update: AddressUpdate) -> Merged:
+        (outcome,) = await self.apply_many([update])
+        if isinstance(outcome, BalancesError):
+            raise outcome
+        return outcome
+
+    async def apply_many(self, updates: Sequence[AddressUpdate]) -> list[Merged | BalancesError]:
+        """Merge every update into what is known; store what changed as one segment."""
+        results: list[Merged | BalancesError] = []
+        records: list[Record] = []
+        for update in updates:
+            try:
+                current = await self.load(Principal.parse(update.address))
+            except BalancesError as error:
+                results.append(error)
+                continue
+            merged = merge(current, update)
+            results.append(merged)
+            if merged.needs_write:
+                listing = update.stamp if update.listing_complete else None
+                records.append(Record(update.address, merged.changes, listing))
+        if records:
+            try:
+                await self.manifest.ensure()
+                self._remember(await self.journal.append(records))
+            except BalancesError as error:
+                return [error if isinstance(r, Merged) and r.needs_write else r for r in results]
+        return results
+
+    # --- history (BalanceLayout) -----------------------------------------------
+
+    async def series(
+        self,
+        address: Principal,
+        start: datetime,
+        end: datetime,
+        *,
+        keys: Collection[str] | None = None,
+        resolution: Resolution = "raw",
+    ) -> dict[str, SeriesSlice]:
+        await self.poll()
+        name = str(address)
+        shard = self.shard(name)
+        base = await self._base(shard)
+        tail = self._tail.get(name)
+        return await read_slices(
+            name,
+            start,
+            end,
+            keys=keys,
+            resolution=resolution,
+            load_daily=lambda: self._daily(shard, base.folded),
+            load_month=lambda month: self._month(month, shard, base.folded),
+            tail=[] if tail is None else tail.points,
+        )
+
+    async def first_seen(self, address: Principal) -> datetime | None:
+        await self.poll()
+        name = str(address)
+        base = await self._base(self.shard(name))
+        times = [base.doc.since[name]] if name in base.doc.since else []
+        tail = self._tail.get(name)
+        if tail is not None:
+            times += [point.at.timestamp() for _, _, point in tail.points]
+        return datetime.fromtimestamp(min(times), UTC) if times else None
+
+    async def record_history(self, address: Principal, changes: Sequence[Change]) -> None:
+        if changes:
+            self._remember(await self.journal.append([Record(str(address), tuple(changes))]))
+
+    async def maintain(self, now: float | None = None) -> MaintenanceReport:
+        report = await compact(self, self._wall() if now is None else now)
+        self.invalidate()
+        return report
+
+    # --- the tail ---------------------------------------------------------------
+
+    async def poll(self, *, force: bool = False) -> None:
+        """Read the segments other writers added since the last poll (or at start)."""
+        async with self._poll_lock:
+            now = self._clock()
+            due = self._polled_at is None or now - self._polled_at >= self.settings.poll_seconds
+            if not (due or force):
+                return
+            manifest = await self.manifest.current()
+            ids = await self.journal.list_ids(after=manifest.folded_through)
+            for segment_id in ids:
+                if segment_id in self._known_segments:
+                    continue
+                try:
+                    self._remember(await self.journal.read(segment_id))
+                except BlobNotFoundError:
+                    self._known_segments.add(segment_id)  # compacted meanwhile
+            self._polled_at = now
+
+    def _remember(self, segment: Segment) -> None:
+        self._known_segments.add(segment.segment_id)
+        for record in segment.records:
+            tail = self._tail.get(record.address)
+            view = apply_changes(
+                tail.view if tail else None, record.address, record.changes, record.listing
+            )
+            if tail is None:
+                tail = self._tail[record.address] = _Tail(view)
+            tail.view = view
+            tail.points += [(change.key, change.kind, change.point()) for change in record.changes]
+            tail.newest = max(tail.newest, segment.segment_id)
+
+    def _prune(self, shard: int, folded: str | None) -> None:
+        if folded is None:
+            return
+        for address in [a for a, t in self._tail.items() if t.newest <= folded]:
+            if self.shard(address) == shard:
+                del self._tail[address]
+
+    def invalidate(self) -> None:
+        """Re-check every blob on its next read (after compaction, or for tests)."""
+        for base in self._bases.values():
+            base.checked_at = float("-inf")
+        self._docs.clear()
+        self.manifest.invalidate()
+        self._polled_at = None
+
+    # --- blobs ---------------------------------------------------------------------
+
+    async def _base(self, shard: int) -> _Base:
+        lock = self._locks.setdefault(shard, asyncio.Lock())
+        async with lock:
+            base = self._bases.get(shard)
+            if base is not None and self._clock() - base.checked_at < self.settings.recheck_seconds:
+                return base
+            manifest = await self.manifest.current()
+            base = await self._revalidate(shard, base, manifest)
+            self._bases[shard] = base
+            self._prune(shard, base.folded)
+            return base
+
+    async def _revalidate(
+        self, shard: int, base: _Base | None, manifest: ManifestDocument
+    ) -> _Base:
+        key = self.current_key(shard)
+        if base is not None and base.etag is not None:
+            try:
+                info = await self.blobs.head(key)
+            except BlobNotFoundError:
+                info = None
+            if info is not None and info.etag == base.etag:
+                return _Base(base.doc, base.etag, self._clock(), manifest.folded_through)
+        try:
+            blob = await self.blobs.get(key)
+        except BlobNotFoundError:
+            return _Base(ShardCurrent(None), None, self._clock(), manifest.folded_through)
+        doc = decode_current(blob.data, key)
+        return _Base(doc, blob.etag, self._clock(), manifest.folded_through)
+
+    async def _month(self, month: str, shard: int, folded: str | None) -> MonthSeries | None:
+        found = await self._doc(self.month_key(month, shard), folded, decode_month)
+        return found if isinstance(found, MonthSeries) else None
+
+    async def _daily(self, shard: int, folded: str | None) -> DailyRollup | None:
+        found = await self._doc(self.daily_key(shard), folded, decode_daily)
+        return found if isinstance(found, DailyRollup) else None
+
+    async def _doc(
+        self,
+        key: str,
+        folded: str | None,
+        decode: Callable[[bytes, str], MonthSeries | DailyRollup],
+    ) -> MonthSeries | DailyRollup | None:
+        """A decoded series blob (None: there is none) that holds every segment up to
+        the shard's ``folded``; a copy cached before that would miss records the tail
+        has already dropped. Compaction writes series blobs before the shard's current
+        blob, so a blob missing when the shard said ``folded`` has nothing up to it."""
+        cached = self._docs.get(key)
+        if cached is not None and newer(cached[1], folded) == cached[1]:
+            return cached[0]
+        try:
+            blob = await self.blobs.get(key)
+        except BlobNotFoundError:
+            self._docs.put(key, (None, folded))
+            return None
+        doc = decode(blob.data, key)
+        self._docs.put(key, (doc, newer(doc.folded_through, folded)))
+        return doc
+
+
+def _doc_size(doc: MonthSeries | DailyRollup | None) -> int:
+    if doc is None:
+        return 100
+    if isinstance(doc, MonthSeries):
+        return 200 + sum(120 + 100 * len(points) for _, points in doc.series.values())
+    return 200 + sum(160 + 80 * len(s.days) for s in doc.series.values())

@@ -1,0 +1,92 @@
+"""The layout's manifest: how many shards, and the journal compacted so far.
+
+The shard count is fixed when a store is first written: addresses map to shards by
+it, so a different count would look for balances in the wrong blobs. Opening a
+store with another count is a :class:`ConfigError`, not a silent re-shard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from balances.blobs import BlobStore
+from balances.errors import ConfigError
+from balances.stores.document import SharedDocument
+from balances.stores.encoding import corrupt, decode_document, encode_document
+
+KIND = "lsm-manifest"
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDocument:
+    shards: int | None = None
+    #: Every journal segment up to this id is in the shard blobs (and may be deleted).
+    folded_through: str | None = None
+
+
+def _encode(doc: ManifestDocument) -> bytes:
+    return encode_document(
+        KIND, FORMAT, {"shards": doc.shards, "folded_through": doc.folded_through}
+    )
+
+
+def _decode(data: bytes, where: str) -> ManifestDocument:
+    document = decode_document(data, KIND, FORMAT, where=where)
+    shards, folded = document.get("shards"), document.get("folded_through")
+    if not isinstance(shards, int) or (folded is not None and not isinstance(folded, str)):
+        raise corrupt(where, "shards must be an int and folded_through a segment id")
+    return ManifestDocument(shards, folded)
+
+
+class Manifest:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        key: str,
+        shards: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._shards = shards
+        self._doc: SharedDocument[ManifestDocument] = SharedDocument(
+            blobs,
+            key,
+            empty=ManifestDocument,
+            encode=_encode,
+            decode=_decode,
+            recheck_seconds=300.0,
+            clock=clock,
+        )
+
+    async def current(self) -> ManifestDocument:
+        doc = await self._doc.current()
+        if doc.shards is not None and doc.shards != self._shards:
+            raise ConfigError(
+                f"this store was written with {doc.shards} shards, not {self._shards}; "
+                f"set BALANCES_SHARDS={doc.shards} (or use a new store)"
+            )
+        return doc
+
+    async def ensure(self) -> ManifestDocument:
+        """Write the shard count on first use, so a store is never re-sharded silently."""
+        doc = await self.current()
+        if doc.shards is not None:
+            return doc
+        return await self._doc.update(lambda known: replace(known, shards=self._shards))
+
+    async def advance(self, folded_through: str) -> ManifestDocument:
+        """Record that every segment up to ``folded_through`` is compacted."""
+        await self.current()
+
+        def change(doc: ManifestDocument) -> ManifestDocument:
+            known = doc.folded_through
+            newest = folded_through if known is None else max(known, folded_through)
+            return replace(doc, shards=self._shards, folded_through=newest)
+
+        return await self._doc.update(change)
+
+    def invalidate(self) -> None:
+        self._doc.invalidate()
