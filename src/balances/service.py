@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
@@ -43,6 +43,7 @@ from balances.errors import (
     InvalidPeriodError,
     ValidationError,
 )
+from balances.prices import HttpPriceSource, PriceSource
 from balances.service_history import (
     BalanceHistory,
     HistoricalBalance,
@@ -89,17 +90,19 @@ class BalanceService:
         blobs: BlobStore | None = None,
         chain: ChainReader | None = None,
         http: httpx.AsyncClient | None = None,
+        price_source: PriceSource | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config if config is not None else BalanceServiceConfig.from_env()
         self._owned: list[Callable[[], object]] = []
+        self._http = http
         #: What the store is, for health reports: a URL scheme, or the class passed in.
         self.store_label = (
             self.config.store_url.partition("://")[0] if blobs is None else type(blobs).__name__
         )
         self.blobs = MeteredBlobStore(blobs if blobs is not None else self._own_store())
-        self.chain = chain if chain is not None else self._own_chain(http)
+        self.chain = chain if chain is not None else create_client(self.config, self._client())
         self._wall = wall_clock
         self.layout: BalanceLayout = open_layout(self.config, self.blobs, clock, wall_clock)
         self.current: CurrentBalanceStore = self.layout
@@ -126,7 +129,8 @@ class BalanceService:
             name="current-balances",
         )
         self._views = ViewBuilder(self.catalog, self.config.stale_after, wall_clock)
-        self.prices = PriceStore(self.blobs) if self.config.prices.url_template else None
+        self.price_source = price_source if price_source is not None else self._own_price_source()
+        self.prices = PriceStore(self.blobs) if self.price_source is not None else None
         self.history = HistoryReader(self.layout, self.prices, wall_clock)
 
     def _own_store(self) -> BlobStore:
@@ -134,11 +138,20 @@ class BalanceService:
         self._owned.append(store.close)
         return store
 
-    def _own_chain(self, http: httpx.AsyncClient | None) -> ChainReader:
-        if http is None:
-            http = httpx.AsyncClient(timeout=15.0)
-            self._owned.append(http.aclose)
-        return create_client(self.config, http)
+    def _client(self) -> httpx.AsyncClient:
+        """The HTTP client for the chain and prices: the one given, or our own."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=15.0)
+            self._owned.append(self._http.aclose)
+        return self._http
+
+    def _own_price_source(self) -> PriceSource | None:
+        prices = self.config.prices
+        if prices.url_template is None:
+            return None
+        return HttpPriceSource(
+            self._client(), prices.url_template, history_url_template=prices.history_url_template
+        )
 
     async def close(self) -> None:
         await self.catalog.flush()
@@ -292,6 +305,34 @@ class BalanceService:
             current.decimals,
             current.symbol,
         )
+
+    # --- prices ----------------------------------------------------------------
+
+    async def sync_prices(self, token_ids: Sequence[str] | None = None) -> int:
+        """Record the current USD price of these tokens (default: the configured ones, or
+        every token known); returns how many prices changed. 0 without a price source."""
+        if self.price_source is None or self.prices is None:
+            return 0
+        wanted = list(token_ids or self.config.prices.tokens or await self._known_tokens())
+        found = await self.price_source.get_prices(wanted)
+        return await self.prices.record(found)
+
+    async def backfill_prices(self, token_ids: Sequence[str] | None = None, days: int = 365) -> int:
+        """Fill price history from the source's history endpoint (where it has one)."""
+        if self.price_source is None or self.prices is None:
+            return 0
+        end = datetime.fromtimestamp(self._wall(), UTC)
+        start = end - timedelta(days=days)
+        wanted = list(token_ids or self.config.prices.tokens or await self._known_tokens())
+        stored = 0
+        for token_id in wanted:
+            history = await self.price_source.get_price_history(token_id, start, end)
+            if history:
+                stored += await self.prices.record({token_id: history})
+        return stored
+
+    async def _known_tokens(self) -> list[str]:
+        return ["stx", *sorted(await self.catalog.registry.all())]
 
     # --- sync ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import contextlib
 import random
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -65,6 +66,11 @@ def demo_config(chain_url: str, store_dir: str, host: str, port: int) -> Balance
         },
         store_url=f"file://{store_dir}",
         api={"key": DEMO_API_KEY, "host": host, "port": port},
+        prices={
+            "url_template": f"{chain_url}/prices/{{token_id}}",
+            "history_url_template": f"{chain_url}/prices/{{token_id}}/history",
+        },
+        shards=16,
     )
 
 
@@ -77,8 +83,7 @@ async def _demo(host: str, port: int, chain_port: int, every: float, days: int) 
         async with serve_fake_chain(chain, host=host, port=chain_port) as chain_server:
             config = demo_config(chain_server.url, store_dir, host, port)
             async with BalanceService(config) as service:
-                for address in DEMO_ADDRESSES:
-                    await service.track(address)
+                await _prepare(service, DEMO_ADDRESSES, days)
                 server = uvicorn.Server(
                     uvicorn.Config(
                         create_app(service=service), host=host, port=port, log_level="warning"
@@ -106,3 +111,11 @@ def _announce(host: str, port: int, chain_url: str, address: str) -> None:
     console.print(f"  all balances   {base}/balances/{address}")
     console.print(f"  Stacks stand-in {chain_url}/extended")
     console.print(f"  API key for write routes: {DEMO_API_KEY}")
+
+
+async def _prepare(service: BalanceService, addresses: Sequence[str], days: int) -> None:
+    """Track the demo addresses, read them, and fill their history and prices."""
+    for address in addresses:
+        await service.track(address)
+        await service.refresh_address_balances(address)
+    await service.backfill_prices(days=days)

@@ -21,7 +21,7 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -205,13 +205,15 @@ class PriceStore:
     def key(self, month: str) -> str:
         return blob_key(self._prefix, month)
 
-    async def record(self, points: Mapping[str, PricePoint]) -> int:
-        """Store each token's point; returns how many were stored (changes only)."""
-        by_month: dict[str, dict[str, PricePoint]] = {}
-        for token_id, point in points.items():
-            if not isinstance(point, PricePoint):
-                raise ValidationError(f"{token_id}: expected a PricePoint, got {point!r}")
-            by_month.setdefault(month_of(point.at), {})[token_id] = point
+    async def record(self, points: Mapping[str, PricePoint | Sequence[PricePoint]]) -> int:
+        """Store each token's point (or points: a history); returns how many were
+        stored (changes only). One conditional write per month touched."""
+        by_month: dict[str, dict[str, list[PricePoint]]] = {}
+        for token_id, given in points.items():
+            for point in [given] if isinstance(given, PricePoint) else given:
+                if not isinstance(point, PricePoint):
+                    raise ValidationError(f"{token_id}: expected a PricePoint, got {point!r}")
+                by_month.setdefault(month_of(point.at), {}).setdefault(token_id, []).append(point)
         stored = 0
         for month in sorted(by_month):  # oldest first: later months compare against it
             stored += await self._record_month(month, by_month[month])
@@ -246,7 +248,7 @@ class PriceStore:
 
     # --- internals -------------------------------------------------------------
 
-    async def _record_month(self, month: str, points: Mapping[str, PricePoint]) -> int:
+    async def _record_month(self, month: str, points: Mapping[str, list[PricePoint]]) -> int:
         conflicts, fresh = 0, False
         while True:
             current, verified = await self._fetch(month, fresh=fresh)
@@ -268,18 +270,21 @@ class PriceStore:
             await self._sleep(self._conflict_delay * 2 ** min(conflicts, 8) * self._rng())
 
     async def _merged(
-        self, month: str, series: Series, points: Mapping[str, PricePoint]
+        self, month: str, series: Series, points: Mapping[str, list[PricePoint]]
     ) -> tuple[Series, int]:
         """``series`` with ``points`` merged in, and how many of them were stored."""
         needs_carry = [
-            t for t, p in points.items() if in_force(series.get(t, ()), p.at, strictly=True) is None
+            t
+            for t, given in points.items()
+            if in_force(series.get(t, ()), min(p.at for p in given), strictly=True) is None
         ]
         carried = await self._carried(month, needs_carry) if needs_carry else {}
         merged, count = dict(series), 0
-        for token_id, point in points.items():
-            updated = merge_point(merged.get(token_id, ()), point, carried.get(token_id))
-            if updated is not None:
-                merged[token_id], count = updated, count + 1
+        for token_id, given in points.items():
+            for point in sorted(given, key=lambda p: p.at):
+                updated = merge_point(merged.get(token_id, ()), point, carried.get(token_id))
+                if updated is not None:
+                    merged[token_id], count = updated, count + 1
         return merged, count
 
     async def _write(self, month: str, series: Series, etag: str | None) -> bool:

@@ -45,7 +45,7 @@ class TokenCatalog:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._chain = chain
-        self._registry = registry
+        self.registry = registry
         self._gate = asyncio.Semaphore(concurrency)
         self._retry_after = retry_after
         self._clock = clock
@@ -57,7 +57,7 @@ class TokenCatalog:
     async def known(self, token: TokenId) -> TokenInfo | None:
         """What is known of ``token`` without asking the chain."""
         key = str(token)
-        stored, learned = await self._registry.get(key), self._learned.get(key)
+        stored, learned = await self.registry.get(key), self._learned.get(key)
         if stored is None or learned is None:
             return stored or learned
         return stored.completed_by(learned)  # a listing must not hide stored metadata
@@ -117,7 +117,7 @@ class TokenCatalog:
             return
         learned, self._learned = list(self._learned.values()), {}
         try:
-            await self._registry.record(learned)
+            await self.registry.record(learned)
         except BalancesError as error:
             log.warning("token registry not updated (%s); will retry", error)
             self._learned.update((info.token_id, info) for info in learned)
