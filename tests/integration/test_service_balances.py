@@ -37,7 +37,9 @@ from balances.errors import (
     NotFoundError,
     ValidationError,
 )
+from balances.service import BalanceService
 from balances.service_views import BalanceRequest
+from balances.stores.lsm import ShardedStore
 from balances.testing import FakeChain, FakeChainServer, fake_address
 
 ASSET = f"{NATIVE}::charisma"
@@ -280,12 +282,13 @@ async def test_a_batch_item_for_an_unknown_contract_fails_alone(kit: Kit) -> Non
     ]
 
 
+@pytest.mark.parametrize("layout", ["spec", "sharded"])
 async def test_a_batch_reads_each_distinct_address_once_from_the_store(
-    fake_chain: FakeChain, fake_chain_server: FakeChainServer
+    fake_chain: FakeChain, fake_chain_server: FakeChainServer, layout: str
 ) -> None:
     store = KeyLog()
     async with open_kit(fake_chain, fake_chain_server, store=store) as kit:
-        warm = kit.service(map_tokens=[MAP_TOKEN])
+        warm = kit.service(map_tokens=[MAP_TOKEN], layout=layout)
         await warm.refresh_address_balances(HOLDER)
         await warm.refresh_address_balances(OTHER)
         await warm.get_token(NATIVE)
@@ -293,7 +296,7 @@ async def test_a_batch_reads_each_distinct_address_once_from_the_store(
         await warm.close()
         kit.reset()
         store.gets.clear()
-        svc = kit.service(map_tokens=[MAP_TOKEN])
+        svc = kit.service(map_tokens=[MAP_TOKEN], layout=layout)
         requests = [
             (HOLDER, "stx"),
             (OTHER, NATIVE),
@@ -306,9 +309,11 @@ async def test_a_batch_reads_each_distinct_address_once_from_the_store(
         items = await svc.get_balances_batch(requests)
         assert [item.error for item in items] == [None] * len(requests)
         assert all(item.balance and item.balance.source == "store" for item in items)
-        assert sorted(store.gets_under("current/")) == sorted(
-            [f"current/{HOLDER}", f"current/{OTHER}"]
+        assert sorted(store.gets_under(_current_prefix(layout))) == _current_keys(
+            svc, layout, [HOLDER, OTHER]
         )
+        journal = store.gets_under("v1/journal/")
+        assert len(journal) == len(set(journal)), "each journal segment is read once"
         assert kit.balance_requests() == {}
         snapshot = svc.blobs.snapshot()
         assert snapshot.operations["put"] == 0
@@ -316,7 +321,19 @@ async def test_a_batch_reads_each_distinct_address_once_from_the_store(
         store.gets.clear()
         again = await svc.get_balances_batch(requests)
         assert all(item.balance and item.balance.source == "cache" for item in again)
-        assert store.gets_under("current/") == []
+        assert store.gets_under(_current_prefix(layout)) == []
+
+
+def _current_prefix(layout: str) -> str:
+    return "spec/current/" if layout == "spec" else "v1/current/"
+
+
+def _current_keys(svc: BalanceService, layout: str, addresses: list[str]) -> list[str]:
+    """The blobs holding these addresses' current balances, each read once."""
+    if layout == "spec":
+        return sorted(f"spec/current/{address}" for address in addresses)
+    assert isinstance(svc.layout, ShardedStore)
+    return sorted({svc.layout.current_key(svc.layout.shard(address)) for address in addresses})
 
 
 async def test_a_batch_over_the_limit_is_refused(kit: Kit) -> None:

@@ -51,7 +51,10 @@ async def one_balance(
 )
 async def refresh(address: Annotated[str, ADDRESS], svc: Service) -> RefreshOut:
     balances = await svc.refresh_address_balances(address)
-    return RefreshOut(address=address, balances=[BalanceOut.of(b) for b in balances])
+    read = any(balance.source == "chain" for balance in balances)  # not when every read failed
+    return RefreshOut(
+        address=address, balances=[BalanceOut.of(b) for b in balances], refreshed=read
+    )
 
 
 @router.get("/tokens/{tokenId:path}", summary="What a token is", tags=["tokens"])

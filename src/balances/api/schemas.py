@@ -45,7 +45,7 @@ class BalancesOut(_Out):
 
 
 class RefreshOut(BalancesOut):
-    refreshed: bool = True
+    refreshed: bool = Field(True, description="at least one amount was read from the chain now")
 
 
 class TokenOut(_Out):

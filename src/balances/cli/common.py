@@ -54,7 +54,7 @@ def run_with_service(
 
     try:
         return asyncio.run(main())
-    except ValidationError as error:
+    except (ValidationError, ConfigError) as error:
         fail(str(error), 2)
     except BalancesError as error:
         fail(f"{type(error).__name__}: {error}", 1)

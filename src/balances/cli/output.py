@@ -24,26 +24,27 @@ def balances_table(address: str, balances: Sequence[Balance]) -> Table:
     """One row per token: amount with decimals, raw base units, freshness."""
     now = datetime.now(UTC)
     table = Table(title=address, title_justify="left")
-    for column, justify in (
-        ("token", "left"),
-        ("symbol", "left"),
-        ("balance", "right"),
-        ("base units", "right"),
-        ("updated", "right"),
-        ("block", "right"),
-        ("source", "left"),
-        ("fresh", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for balance in balances:
+    amounts = [f"{b.display_amount:,}" for b in balances]
+    units = [b.balance for b in balances]
+    for column, justify in (("token", "left"), ("symbol", "left")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    # Amounts are never cut or wrapped: a shortened amount is a wrong amount.
+    for column, texts in (("balance", amounts), ("base units", units)):
+        width = max((len(text) for text in texts), default=len(column))
+        table.add_column(column, justify="right", no_wrap=True, min_width=width)
+    for column in ("updated", "block"):
+        table.add_column(column, justify="right", overflow="fold")
+    for column in ("source", "fresh"):
+        table.add_column(column, overflow="fold")
+    for index, balance in enumerate(balances):
         fresh = "[yellow]stale[/yellow]" if balance.stale else "[green]yes[/green]"
         if balance.error:
             fresh += f" ({balance.error[:60]})"
         table.add_row(
             balance.token_id,
             balance.symbol or "",
-            f"{balance.display_amount:,}",
-            balance.balance,
+            amounts[index],
+            units[index],
             _age(balance.updated_at, now),
             "-" if balance.block_height is None else str(balance.block_height),
             balance.source,

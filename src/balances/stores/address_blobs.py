@@ -122,7 +122,7 @@ class AddressBlobBalanceStore:
         self._seen: OrderedDict[str, tuple[AddressBalances, str]] = OrderedDict()
 
     def key(self, address: str) -> str:
-        return blob_key(self._prefix, address)
+        return blob_key(*self._prefix.split("/"), address)
 
     async def load(self, address: Principal) -> AddressBalances | None:
         found = await self._read(str(address))
