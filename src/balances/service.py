@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
 import httpx
 
 from balances.blobs import BlobStore, MeteredBlobStore, open_configured_store
+from balances.chain.history import HistoryReader as HistoryChain
 from balances.chain.networks import create_client
 from balances.chain.protocol import ChainReader
 from balances.config import BalanceServiceConfig, SyncOnRead
@@ -40,6 +41,7 @@ from balances.domain import (
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
+    ConfigError,
     InvalidPeriodError,
     ValidationError,
 )
@@ -66,6 +68,7 @@ from balances.stores.layouts import open_layout
 from balances.stores.prices import PriceStore
 from balances.stores.tokens import TokenInfo, TokenRegistry
 from balances.stores.tracked import TrackedAddress, TrackedSet
+from balances.sync.backfill import Backfiller, BackfillReport, Progress
 from balances.sync.catalog import TokenCatalog
 from balances.sync.syncer import Syncer, SyncOutcome
 
@@ -132,6 +135,9 @@ class BalanceService:
         self.price_source = price_source if price_source is not None else self._own_price_source()
         self.prices = PriceStore(self.blobs) if self.price_source is not None else None
         self.history = HistoryReader(self.layout, self.prices, wall_clock)
+        self.backfiller = Backfiller(
+            cast(HistoryChain, self.chain), self.layout, self.blobs, wall_clock=wall_clock
+        )
 
     def _own_store(self) -> BlobStore:
         store = open_configured_store(self.config)
@@ -305,6 +311,41 @@ class BalanceService:
             current.decimals,
             current.symbol,
         )
+
+    async def backfill(
+        self,
+        address: str,
+        token_id: str | None = None,
+        since: datetime | int | float | str | None = None,
+        *,
+        progress: Progress | None = None,
+        force: bool = False,
+    ) -> BackfillReport:
+        """Fill the history of ``address`` (one token, or all) from before tracking
+        began, from its transactions: STX and native tokens exactly, map-based tokens
+        from their print events where they can be read (see docs/storage.md).
+        Resumable: an interrupted backfill continues where it stopped."""
+        principal = self._principal(address)
+        tokens = None if token_id is None else [str(self._token(token_id))]
+        if not hasattr(self.chain, "get_principal_transactions"):
+            raise ConfigError("this chain reader cannot list transactions: no backfill")
+        await self.sync_on_demand(address)  # the anchor: a fresh read with its height
+        anchor = await self.current.load(principal)
+        if anchor is None:
+            raise BalanceNotFoundError(f"{principal} could not be read: nothing to anchor on")
+        tracked = await self.tracked.get(principal)
+        map_tokens = {*self.config.map_tokens, *(tracked.tokens if tracked else ())}
+        report = await self.backfiller.backfill(
+            principal,
+            anchor,
+            tokens=tokens,
+            map_tokens=map_tokens,
+            since=None if since is None else parse_timestamp(since),
+            progress=progress,
+            force=force,
+        )
+        self.cache.invalidate(str(principal))
+        return report
 
     # --- prices ----------------------------------------------------------------
 

@@ -1,15 +1,16 @@
 """History routes: the spec's ``GET /balances/{address}/history/{tokenId}``, the
-portfolio, and balances at a time or block."""
+portfolio, balances at a time or block, and backfill."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from balances.api.deps import Service
+from balances.api.deps import ApiKey, Service
 from balances.api.routes_balances import ADDRESS, ERRORS, TOKEN
-from balances.api.schemas_history import BalanceAtOut, HistoryOut, PortfolioOut
+from balances.api.schemas_history import BackfillOut, BalanceAtOut, HistoryOut, PortfolioOut
 
 router = APIRouter(tags=["history"], responses=ERRORS)
 
@@ -55,3 +56,19 @@ async def balance_at(
     height: Annotated[int | None, Query(ge=0, description="a block height")] = None,
 ) -> BalanceAtOut:
     return BalanceAtOut.of(await svc.get_balance_at(address, token_id, at, block_height=height))
+
+
+@router.post(
+    "/balances/{address}/backfill",
+    summary="Fill history from before tracking began",
+    dependencies=[ApiKey],
+)
+async def backfill(
+    address: Annotated[str, ADDRESS],
+    svc: Service,
+    token: Annotated[str | None, Query(description="only this token")] = None,
+    since: Annotated[str | None, Query(description="not before: ISO 8601 or unix")] = None,
+) -> BackfillOut:
+    """Walks the address's transactions (resumable; a finished backfill is a no-op)."""
+    report = await svc.backfill(address, token, since)
+    return BackfillOut.model_validate(asdict(report))

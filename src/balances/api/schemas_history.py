@@ -86,3 +86,16 @@ class BalanceAtOut(_Out):
     @classmethod
     def of(cls, answer: Any) -> BalanceAtOut:
         return cls.model_validate(answer.as_dict())
+
+
+class BackfillOut(_Out):
+    address: str
+    txs_seen: int = Field(description="transactions walked by this call")
+    points_written: int
+    total_txs: int
+    total_points: int
+    first_point: dict[str, datetime] = Field(description="each token's oldest point")
+    stopped: dict[str, str] = Field(description="tokens whose history starts later, and why")
+    resumed: bool
+    done: bool
+    already_done: bool

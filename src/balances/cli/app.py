@@ -26,6 +26,7 @@ app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)
 app.command()(history_cmds.portfolio)
+app.command()(history_cmds.backfill)
 app.command()(serve_cmds.serve)
 app.command()(serve_cmds.demo)
 

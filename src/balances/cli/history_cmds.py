@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from balances.cli.common import (
@@ -20,6 +29,7 @@ from balances.cli.common import (
     settings,
 )
 from balances.domain.tokens import to_display_units
+from balances.service import BalanceService
 
 BARS = "▁▂▃▄▅▆▇█"
 PeriodOption = Annotated[str, typer.Option("--period", help="1h, 24h, 7d, 30d, 90d, 1y, all.")]
@@ -114,3 +124,52 @@ def portfolio(
     console.print(sparkline([bucket.total_usd for bucket in answer.buckets]))
     if answer.missing_prices:
         console.print(f"[yellow]no price for: {', '.join(answer.missing_prices)}[/yellow]")
+
+
+def backfill(
+    addresses: Annotated[list[str], typer.Argument(help="Addresses whose history to fill.")],
+    token: Annotated[str | None, typer.Option("--token", help="Only this token.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Not before (ISO or unix).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Walk again even if done.")] = False,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+    chain_url: ChainOption = None,
+    network: NetworkOption = None,
+) -> None:
+    """Fill history from before tracking began, from the addresses' transactions
+    (resumable: run it again after an interruption)."""
+
+    async def work(service: BalanceService) -> list[dict[str, object]]:
+        reports = []
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json,
+        ) as bar:
+            for address in addresses:
+                task = bar.add_task(address[:12] + "…", total=None)
+
+                def advance(done: int, total: int | None, task: TaskID = task) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = await service.backfill(
+                    address, token, since, progress=advance, force=force
+                )
+                reports.append(asdict(report))
+        return reports
+
+    found = run_with_service(settings(store, chain_url, network), work)
+    if as_json:
+        print_json(found)
+        return
+    for report in found:
+        note = " (already done)" if report["already_done"] else ""
+        console.print(
+            f"{report['address']}: {report['total_points']} points from "
+            f"{report['total_txs']} transactions{note}"
+        )
+        for key, why in dict(report["stopped"]).items():  # type: ignore[call-overload]
+            console.print(f"  [yellow]{key}: history starts later: {why}[/yellow]")

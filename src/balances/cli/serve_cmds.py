@@ -117,5 +117,6 @@ async def _prepare(service: BalanceService, addresses: Sequence[str], days: int)
     """Track the demo addresses, read them, and fill their history and prices."""
     for address in addresses:
         await service.track(address)
-        await service.refresh_address_balances(address)
+        await service.backfill(address)
     await service.backfill_prices(days=days)
+    await service.layout.maintain()
