@@ -31,7 +31,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (4, ("prices",)),
     (5, ("stores",)),
     (6, ("sync",)),
-    (7, ("service", "service_views", "service_history", "series_api")),
+    (7, ("service", "service_views", "service_history", "series_api", "series_aggregates")),
     (8, ("bootstrap",)),
     (9, ("api",)),
     (9, ("testing",)),

@@ -17,6 +17,7 @@ from balances.config import BalanceServiceConfig, CacheTimeouts, NetworkConfig
 from balances.domain import (
     MAX_AMOUNT,
     STX,
+    Balance,
     BalancePoint,
     Granularity,
     Period,
@@ -45,14 +46,19 @@ from balances.errors import (
     RateLimitedError,
     ValidationError,
 )
+from balances.series_api import BalanceSeriesAPI
+from balances.service import BalanceService
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAX_AMOUNT",
     "STX",
+    "Balance",
     "BalanceNotFoundError",
     "BalancePoint",
+    "BalanceSeriesAPI",
+    "BalanceService",
     "BalanceServiceConfig",
     "BalancesError",
     "BlobNotFoundError",

@@ -115,6 +115,9 @@ class ApiConfig(_Frozen):
     host: str = Field("127.0.0.1", description="interface to bind (loopback by default)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port, 0-65535 (0: a free port)")
     max_batch: int = Field(1000, gt=0, description="a positive integer; items per batch request")
+    max_bulk_items: int = Field(
+        1000, gt=0, description="a positive integer; addresses x tokens per bulk request"
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="origins allowed by CORS, comma-separated (https://a.example,https://b.example)",

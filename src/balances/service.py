@@ -19,11 +19,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self, cast
+from typing import Any, Self, cast
 
 import httpx
 
-from balances.blobs import BlobStore, MeteredBlobStore, open_configured_store
+from balances.blobs import (
+    S3_STANDARD,
+    VERCEL_BLOB,
+    BlobStore,
+    MeteredBlobStore,
+    open_configured_store,
+)
 from balances.chain.history import HistoryReader as HistoryChain
 from balances.chain.networks import create_client
 from balances.chain.protocol import ChainReader
@@ -106,7 +112,7 @@ class BalanceService:
         )
         self.blobs = MeteredBlobStore(blobs if blobs is not None else self._own_store())
         self.chain = chain if chain is not None else create_client(self.config, self._client())
-        self._wall = wall_clock
+        self._wall = self.wall_clock = wall_clock
         self.layout: BalanceLayout = open_layout(self.config, self.blobs, clock, wall_clock)
         self.current: CurrentBalanceStore = self.layout
         self.tracked = TrackedSet(self.blobs, wall_clock=wall_clock)
@@ -426,7 +432,32 @@ class BalanceService:
         return await self.catalog.info(self._token(token_id))
 
     async def clear_cache(self) -> None:
+        """Drop the in-process caches (balances, series blobs); stores are untouched."""
         self.cache.clear()
+        invalidate = getattr(self.layout, "invalidate", None)
+        if invalidate is not None:
+            invalidate()
+
+    def cache_report(self) -> dict[str, Any]:
+        """Cache statistics, blob operations by billing class and their estimated cost
+        (at the store's own prices: S3 for s3://, Vercel Blob otherwise)."""
+        stats = self.cache.stats()
+        meter = self.blobs.snapshot()
+        prices = S3_STANDARD if self.store_label in ("s3", "s3a") else VERCEL_BLOB
+        return {
+            **stats.as_dict(),
+            "memory_bytes": stats.bytes,
+            "blob_operations": dict(meter.operations),
+            "blob_classes": {
+                "simple": meter.simple,
+                "advanced": meter.advanced,
+                "free": meter.free,
+            },
+            "bytes_uploaded": meter.bytes_uploaded,
+            "bytes_downloaded": meter.bytes_downloaded,
+            "bytes_stored": meter.bytes_stored,
+            "estimated_cost": meter.cost_report(prices).as_dict(),
+        }
 
     # --- internals -------------------------------------------------------------
 

@@ -11,8 +11,11 @@ import balances
 PUBLIC_API = [
     "MAX_AMOUNT",
     "STX",
+    "Balance",
     "BalanceNotFoundError",
     "BalancePoint",
+    "BalanceSeriesAPI",
+    "BalanceService",
     "BalanceServiceConfig",
     "BalancesError",
     "BlobNotFoundError",

@@ -128,6 +128,9 @@ class ShardedStore:
         self._known_segments: set[str] = set()
         self._polled_at: float | None = None
         self._poll_lock = asyncio.Lock()
+        self._doc_fetches: dict[
+            str, asyncio.Task[tuple[MonthSeries | DailyRollup | None, str | None]]
+        ] = {}
         #: The first month kept when retention last swept (see lsm_compact).
         self.retention_swept: str | None = None
         # key -> (document or None when absent, the segment it is known to hold up to)
@@ -349,17 +352,36 @@ class ShardedStore:
         the shard's ``folded``; a copy cached before that would miss records the tail
         has already dropped. Compaction writes series blobs before the shard's current
         blob, so a blob missing when the shard said ``folded`` has nothing up to it."""
-        cached = self._docs.get(key)
-        if cached is not None and newer(cached[1], folded) == cached[1]:
-            return cached[0]
+        for _ in range(2):  # a shared fetch that began too early is followed by our own
+            cached = self._docs.get(key)
+            if cached is not None and newer(cached[1], folded) == cached[1]:
+                return cached[0]
+            fetch = self._doc_fetches.get(key)
+            if fetch is None:
+                fetch = asyncio.create_task(self._fetch_doc(key, folded, decode))
+                self._doc_fetches[key] = fetch
+                fetch.add_done_callback(lambda _: self._doc_fetches.pop(key, None))
+            found, holds = await asyncio.shield(fetch)
+            if newer(holds, folded) == holds:
+                return found
+        return (await self._fetch_doc(key, folded, decode))[0]
+
+    async def _fetch_doc(
+        self,
+        key: str,
+        folded: str | None,
+        decode: Callable[[bytes, str], MonthSeries | DailyRollup],
+    ) -> tuple[MonthSeries | DailyRollup | None, str | None]:
+        """One GET (concurrent readers of one blob share it), cached."""
         try:
             blob = await self.blobs.get(key)
         except BlobNotFoundError:
-            self._docs.put(key, (None, folded))
-            return None
-        doc = decode(blob.data, key)
-        self._docs.put(key, (doc, newer(doc.folded_through, folded)))
-        return doc
+            entry: tuple[MonthSeries | DailyRollup | None, str | None] = (None, folded)
+        else:
+            doc = decode(blob.data, key)
+            entry = (doc, newer(doc.folded_through, folded))
+        self._docs.put(key, entry)
+        return entry
 
 
 def _doc_size(doc: MonthSeries | DailyRollup | None) -> int:

@@ -1,0 +1,251 @@
+"""``BalanceSeriesAPI``: bulk reads for dashboards, portfolio analytics, aggregates.
+
+Every bulk call groups its items by address, so each address's balances (one
+current-balance blob) and history (its shard's series blobs, shared by every
+address of the shard through the layout's cache) are read once however many
+tokens are asked for. Items fail one by one: a bad address or token gets its own
+error, the others their answers. A request larger than ``api.max_bulk_items``
+(addresses x tokens) is refused as a whole before any work.
+
+``generate_aggregated_data`` precomputes portfolio histories into blob storage;
+``get_portfolio_performance_bulk`` reuses them while they are fresher than
+``cache_timeouts.time_series``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from balances.config import BalanceServiceConfig
+from balances.domain import Balance, parse_amount
+from balances.errors import BalancesError, ValidationError
+from balances.series_aggregates import (
+    AggregateStore,
+    Performance,
+    performance_of,
+)
+from balances.service import BalanceService
+from balances.service_history import PortfolioHistory
+
+
+class RequestTooLargeError(ValidationError):
+    """A bulk request over the configured bound (addresses x tokens)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    address: str
+    token_id: str | None
+    error: BalancesError
+
+    def as_dict(self) -> dict[str, Any]:
+        from_error = {"error": type(self.error).__name__, "message": str(self.error)}
+        return {"address": self.address, "token_id": self.token_id, **from_error}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBulk:
+    """``series[address][token_id]`` is a :class:`BalanceHistory`."""
+
+    series: dict[str, dict[str, Any]]
+    errors: list[ItemError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentBulk:
+    balances: list[Balance]
+    errors: list[ItemError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceBulk:
+    performance: dict[str, Performance]
+    errors: list[ItemError] = field(default_factory=list)
+
+
+def _field(request: Mapping[str, Any] | object, name: str, *aliases: str) -> Any:
+    if isinstance(request, Mapping):
+        for key in (name, *aliases):
+            if key in request:
+                return request[key]
+        return None
+    return getattr(request, name, None)
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValidationError(f"{what} is a list of strings, got {value!r}")
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValidationError(f"{what} is a list of strings")
+    return list(dict.fromkeys(items))
+
+
+class BalanceSeriesAPI:
+    """Bulk and analytics reads over a :class:`BalanceService`.
+
+    ``BalanceSeriesAPI()`` builds its own service from ``BALANCES_*`` settings; pass
+    ``service=`` to share one (the REST app does).
+    """
+
+    def __init__(
+        self, service: BalanceService | None = None, config: BalanceServiceConfig | None = None
+    ) -> None:
+        self._owned = service is None
+        self.service = service if service is not None else BalanceService(config)
+        self.aggregates = AggregateStore(
+            self.service.blobs, self.service.config, wall_clock=self.service.wall_clock
+        )
+
+    async def close(self) -> None:
+        if self._owned:
+            await self.service.close()
+
+    async def __aenter__(self) -> BalanceSeriesAPI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- bulk ----------------------------------------------------------------
+
+    def _check_size(self, addresses: int, tokens: int) -> None:
+        limit = self.service.config.api.max_bulk_items
+        if addresses == 0:
+            raise ValidationError("addresses must name at least one address")
+        if addresses * max(tokens, 1) > limit:
+            raise RequestTooLargeError(
+                f"{addresses} addresses x {max(tokens, 1)} tokens is over the limit of {limit} "
+                "items per request; split it (BALANCES_API__MAX_BULK_ITEMS sets the limit)"
+            )
+
+    async def _per_address(self, addresses: Sequence[str], work: Any) -> list[Any]:
+        gate = asyncio.Semaphore(self.service.config.sync_concurrency)
+
+        async def one(address: str) -> Any:
+            async with gate:
+                try:
+                    return await work(address)
+                except BalancesError as error:
+                    return ItemError(address, None, error)
+
+        return list(await asyncio.gather(*(one(address) for address in addresses)))
+
+    async def get_balance_series_bulk(self, request: Mapping[str, Any] | object) -> SeriesBulk:
+        """Histories of ``token_ids`` for each of ``addresses`` over ``period`` (or
+        ``from``/``to``) at ``granularity``."""
+        addresses = _strings(_field(request, "addresses"), "addresses")
+        tokens = _strings(_field(request, "token_ids", "tokenIds"), "token_ids")
+        if not tokens:
+            raise ValidationError("token_ids must name at least one token")
+        self._check_size(len(addresses), len(tokens))
+        period = _field(request, "period") or "30d"
+        granularity = _field(request, "granularity") or "auto"
+        start, end = _field(request, "start", "from"), _field(request, "end", "to")
+        series: dict[str, dict[str, Any]] = {}
+        errors: list[ItemError] = []
+
+        async def of(address: str) -> None:
+            for token in tokens:
+                try:
+                    answer = await self.service.get_balance_history(
+                        address, token, period, granularity, start, end
+                    )
+                except BalancesError as error:
+                    errors.append(ItemError(address, token, error))
+                    continue
+                series.setdefault(address, {})[token] = answer
+
+        for outcome in await self._per_address(addresses, of):
+            if isinstance(outcome, ItemError):
+                errors.append(outcome)
+        return SeriesBulk(series, errors)
+
+    async def get_current_balances_bulk(self, request: Mapping[str, Any] | object) -> CurrentBulk:
+        """Current balances of ``addresses`` (``token_ids`` or every token held),
+        without zeros unless ``include_zero``, at least ``min_balance`` base units."""
+        addresses = _strings(_field(request, "addresses"), "addresses")
+        tokens = _strings(_field(request, "token_ids", "tokenIds"), "token_ids")
+        include_zero = bool(_field(request, "include_zero", "includeZero"))
+        minimum = _field(request, "min_balance", "minBalance")
+        floor = 0 if minimum is None else parse_amount(minimum)
+        self._check_size(len(addresses), len(tokens))
+        balances: list[Balance] = []
+        errors: list[ItemError] = []
+
+        async def of(address: str) -> None:
+            if not tokens:
+                found: Sequence[Balance | BalancesError] = await self.service.get_balances(address)
+            else:
+                items = await self.service.get_balances_batch([(address, t) for t in tokens])
+                found = [item.balance or item.error for item in items]  # type: ignore[misc]
+            names: list[str | None] = list(tokens) or [None] * len(found)
+            for token, item in zip(names, found, strict=True):
+                if isinstance(item, BalancesError):
+                    errors.append(ItemError(address, token, item))
+                elif (include_zero or item.amount > 0) and item.amount >= floor:
+                    balances.append(item)
+
+        for outcome in await self._per_address(addresses, of):
+            if isinstance(outcome, ItemError):
+                errors.append(outcome)
+        return CurrentBulk(balances, errors)
+
+    async def get_portfolio_performance_bulk(
+        self, addresses: Sequence[str], period: str = "30d"
+    ) -> PerformanceBulk:
+        """Start and end value, absolute and percentage change, per token and in
+        total: in USD where prices are known, in token amounts always."""
+        addresses = _strings(addresses, "addresses")
+        self._check_size(len(addresses), 1)
+        performance: dict[str, Performance] = {}
+        errors: list[ItemError] = []
+
+        async def of(address: str) -> None:
+            history = await self._portfolio(address, period)
+            performance[address] = performance_of(history)
+
+        for outcome in await self._per_address(addresses, of):
+            if isinstance(outcome, ItemError):
+                errors.append(outcome)
+        return PerformanceBulk(performance, errors)
+
+    async def _portfolio(self, address: str, period: str) -> PortfolioHistory:
+        stored = await self.aggregates.fresh(address, period)
+        if stored is not None:
+            return stored
+        return await self.service.get_portfolio_history(address, period, "auto")
+
+    async def generate_aggregated_data(
+        self, addresses: Sequence[str], period: str = "30d"
+    ) -> dict[str, Any]:
+        """Precompute portfolio histories into blob storage for later reads."""
+        addresses = _strings(addresses, "addresses")
+        self._check_size(len(addresses), 1)
+        written: list[str] = []
+        errors: list[ItemError] = []
+
+        async def of(address: str) -> None:
+            history = await self.service.get_portfolio_history(address, period, "auto")
+            await self.aggregates.save(address, period, history)
+            written.append(address)
+
+        for outcome in await self._per_address(addresses, of):
+            if isinstance(outcome, ItemError):
+                errors.append(outcome)
+        return {"period": period, "generated": sorted(written), "errors": errors}
+
+    # --- caches ----------------------------------------------------------------
+
+    async def clear_cache(self) -> None:
+        """Drop every in-process cache (balances, series blobs); stores are untouched."""
+        await self.service.clear_cache()
+
+    def get_cache_stats(self) -> dict[str, Any]:
+        """Cache hits and misses, memory, blob operations by class, bytes and dollars."""
+        return self.service.cache_report()
