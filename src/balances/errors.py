@@ -12,6 +12,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   ├── InvalidPeriodError              unknown period or bad from/to range
     │   ├── InvalidGranularityError         unknown bucket size
     │   ├── InvalidBlobKeyError             a key that could escape or collide in a store
+    │   ├── RequestTooLargeError            a bulk request over the configured bound
     │   ├── C32Error                        c32 / c32check text that does not decode
     │   └── ClarityError                    Clarity values (SIP-005)
     │       ├── ClarityValueError           a value that cannot exist (u128 overflow, ...)
@@ -27,6 +28,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   ├── ContractNotFoundError           the contract does not exist (also NotFoundError)
     │   ├── ContractCallError               call-read answered okay:false; carries ``cause``
     │   └── MalformedResponseError          an answer that does not have the documented shape
+    ├── PriceSourceError                    the USD price source failed or answered nonsense
     └── BlobStoreError                      the blob store failed
         ├── BlobNotFoundError               no blob under that key (also NotFoundError)
         ├── PreconditionFailedError         a conditional write lost a race
@@ -72,6 +74,10 @@ class InvalidGranularityError(ValidationError):
 
 class InvalidBlobKeyError(ValidationError):
     """A blob key that is empty, absolute, has ``..`` segments or unsafe characters."""
+
+
+class RequestTooLargeError(ValidationError):
+    """A bulk request over the configured bound (addresses x tokens)."""
 
 
 class C32Error(ValidationError):
@@ -146,6 +152,10 @@ class ContractCallError(ChainError):
 
 class MalformedResponseError(ChainError):
     """An answer that is not JSON or lacks a documented field."""
+
+
+class PriceSourceError(BalancesError):
+    """The USD price source failed, or answered something that is not a price."""
 
 
 # --- blob storage ----------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from balances.config import BalanceServiceConfig
 from balances.domain import Balance, parse_amount
-from balances.errors import BalancesError, ValidationError
+from balances.errors import BalancesError, RequestTooLargeError, ValidationError
 from balances.series_aggregates import (
     AggregateStore,
     Performance,
@@ -29,10 +29,6 @@ from balances.series_aggregates import (
 )
 from balances.service import BalanceService
 from balances.service_history import PortfolioHistory
-
-
-class RequestTooLargeError(ValidationError):
-    """A bulk request over the configured bound (addresses x tokens)."""
 
 
 @dataclass(frozen=True, slots=True)

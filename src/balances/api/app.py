@@ -9,11 +9,13 @@ from importlib.metadata import version
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from balances.api import routes_balances, routes_history
+from balances.api import routes_balances, routes_bulk, routes_history
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
+from balances.api.metrics import install_metrics
 from balances.api.schemas import CacheOut, HealthOut
 from balances.config import BalanceServiceConfig
+from balances.series_api import BalanceSeriesAPI
 from balances.service import BalanceService
 
 DESCRIPTION = """Token balances on the Stacks blockchain: STX, SIP-010 tokens and map-based
@@ -70,6 +72,7 @@ def create_app(
     )
     app.state.service = svc
     app.state.settings = config
+    app.state.series_api = BalanceSeriesAPI(svc)
     if config.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -78,7 +81,9 @@ def create_app(
             allow_headers=["x-api-key", "content-type"],
         )
     install_error_handlers(app)
+    install_metrics(app, svc)
     app.include_router(health_router)
+    app.include_router(routes_bulk.router)  # before /balances/{address}/... routes
     app.include_router(routes_history.router)  # before the catch-all /balances/{a}/{token}
     app.include_router(routes_balances.router)
     return app

@@ -29,6 +29,7 @@ from balances.errors import (
     InvalidTokenIdError,
     NotFoundError,
     RateLimitedError,
+    RequestTooLargeError,
     TokenNotFoundError,
     ValidationError,
 )
@@ -52,6 +53,7 @@ class PayloadTooLargeError(ApiError):
 
 #: (error class, HTTP status, error code), most specific first.
 ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
+    (RequestTooLargeError, 413, "request_too_large"),
     (InvalidAddressError, 400, "invalid_address"),
     (InvalidTokenIdError, 400, "invalid_token_id"),
     (InvalidPeriodError, 400, "invalid_period"),

@@ -151,6 +151,11 @@ class StacksClient(HistoryMixin):
         return self._transport.base_url
 
     @property
+    def request_counts(self) -> dict[tuple[str, str], int]:
+        """Answers received by (route template, HTTP status or timeout/unreachable)."""
+        return dict(self._transport.counts)
+
+    @property
     def limiter(self) -> RateLimiter:
         return self._transport.limiter
 

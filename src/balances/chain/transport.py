@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -96,6 +96,8 @@ class Transport:
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self._etag_cache_size = etag_cache_size
         self._warned: set[str] = set()
+        #: Answers by (route template, status code or "timeout"/"unreachable"), for metrics.
+        self.counts: Counter[tuple[str, str]] = Counter()
 
     def request(
         self,
@@ -185,14 +187,17 @@ class Transport:
                 timeout=self._timeout,
             )
         except httpx.TimeoutException:
+            self.counts[(route, "timeout")] += 1
             return ChainUnavailableError(f"{route} timed out after {self._timeout_text}"), None
         except httpx.DecodingError as error:
             raise MalformedResponseError(f"{route} sent an undecodable body: {error}") from error
         except httpx.TransportError as error:
+            self.counts[(route, "unreachable")] += 1
             reason = str(error) or type(error).__name__
             return ChainUnavailableError(f"{route} could not be reached: {reason}"), None
         except httpx.HTTPError as error:
             raise ChainError(f"{route} failed: {error}") from error
+        self.counts[(route, str(response.status_code))] += 1
         return _retryable(route, response) or response
 
     def _note_warning(self, route: str, response: httpx.Response) -> None:

@@ -7,8 +7,9 @@ serves a fixed table for tests and offline use. Tokens without a price are left
 out of answers, never priced at 0.
 """
 
+from balances.errors import PriceSourceError
 from balances.prices.http import HttpPriceSource
-from balances.prices.source import PricePoint, PriceSource, PriceSourceError, StaticPriceSource
+from balances.prices.source import PricePoint, PriceSource, StaticPriceSource
 
 __all__ = [
     "HttpPriceSource",

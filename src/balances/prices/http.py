@@ -28,8 +28,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from balances.errors import ConfigError
-from balances.prices.source import PricePoint, PriceSourceError, check_window
+from balances.errors import ConfigError, PriceSourceError
+from balances.prices.source import PricePoint, check_window
 from balances.prices.wire import malformed, parse_history, parse_price
 
 log = logging.getLogger("balances.prices")

@@ -19,15 +19,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from balances.domain import parse_timestamp
-from balances.errors import BalancesError, InvalidPeriodError, ValidationError
-
-
-class PriceSourceError(BalancesError):
-    """A price source failed or answered something that is not a price.
-
-    Raised after bounded retries for busy or failing servers (429, 5xx, timeouts),
-    at once for answers that can never become a price (a malformed body, a 4xx).
-    """
+from balances.errors import InvalidPeriodError, ValidationError
 
 
 @dataclass(frozen=True, slots=True, order=True)

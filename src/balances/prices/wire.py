@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from balances.domain import parse_timestamp
-from balances.errors import InvalidPeriodError
-from balances.prices.source import PricePoint, PriceSourceError
+from balances.errors import InvalidPeriodError, PriceSourceError
+from balances.prices.source import PricePoint
 
 #: Digits, optionally a fraction; a sign only so that negatives get their own message.
 _DECIMAL_RE = re.compile(r"(-?)(\d{1,40})(?:\.(\d{1,40}))?")

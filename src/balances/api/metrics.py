@@ -1,0 +1,128 @@
+"""Prometheus ``/metrics``: request latency, cache, chain requests, blob cost, scheduler.
+
+Each app has its own registry (several apps in one process, as in tests, do not
+collide). Request latency is measured by a middleware, labelled with the route
+template (never the raw path: addresses would explode the label set). The other
+figures are read from the service when Prometheus scrapes, so they cost nothing
+between scrapes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from balances.service import BalanceService
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class ServiceCollector(Collector):
+    """Figures read from the service (and scheduler, if any) at scrape time."""
+
+    def __init__(self, service: BalanceService, scheduler: Callable[[], Any]) -> None:
+        self._service = service
+        self._scheduler = scheduler
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._cache()
+        yield from self._chain()
+        yield from self._blobs()
+        yield from self._scheduler_runs()
+
+    def _cache(self) -> Iterator[Any]:
+        stats = self._service.cache.stats()
+        for name, value, help_text in (
+            ("hits", stats.hits, "current-balance cache hits"),
+            ("misses", stats.misses, "current-balance cache misses"),
+            ("evictions", stats.evictions, "entries evicted to stay within bounds"),
+        ):
+            yield CounterMetricFamily(f"balances_cache_{name}", help_text, value=value)
+        yield GaugeMetricFamily("balances_cache_entries", "cached addresses", value=stats.entries)
+        yield GaugeMetricFamily("balances_cache_bytes", "estimated cache memory", value=stats.bytes)
+
+    def _chain(self) -> Iterator[Any]:
+        family = CounterMetricFamily(
+            "balances_chain_requests", "Stacks API answers", labels=["route", "status"]
+        )
+        counts = getattr(self._service.chain, "request_counts", {})
+        for (route, status), count in sorted(counts.items()):
+            family.add_metric([route, status], count)
+        yield family
+
+    def _blobs(self) -> Iterator[Any]:
+        meter = self._service.blobs.snapshot()
+        ops = CounterMetricFamily(
+            "balances_blob_operations", "blob store operations", labels=["operation"]
+        )
+        for operation, count in sorted(meter.operations.items()):
+            ops.add_metric([operation], count)
+        yield ops
+        for name, value in (
+            ("uploaded", meter.bytes_uploaded),
+            ("downloaded", meter.bytes_downloaded),
+        ):
+            yield CounterMetricFamily(f"balances_blob_bytes_{name}", f"bytes {name}", value=value)
+        yield GaugeMetricFamily(
+            "balances_blob_bytes_stored", "bytes stored", value=meter.bytes_stored
+        )
+        cost = self._service.cache_report()["estimated_cost"]
+        dollars = GaugeMetricFamily(
+            "balances_blob_cost_dollars", "estimated blob cost so far", labels=["category"]
+        )
+        for category in ("storage", "simple_operations", "advanced_operations", "transfer"):
+            dollars.add_metric([category], float(cost[category]))
+        yield dollars
+
+    def _scheduler_runs(self) -> Iterator[Any]:
+        status = self._scheduler()
+        if not status:
+            return
+        runs = CounterMetricFamily(
+            "balances_scheduler_runs", "scheduler task runs", labels=["task", "outcome"]
+        )
+        for name, task in sorted(status.get("tasks", {}).items()):
+            failures = int(task.get("failures", 0))
+            runs.add_metric([name, "ok"], int(task.get("runs", 0)) - failures)
+            runs.add_metric([name, "failed"], failures)
+        yield runs
+
+
+def install_metrics(app: FastAPI, service: BalanceService) -> None:
+    """Add the latency middleware and ``GET /metrics`` to ``app``."""
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "balances_http_request_duration_seconds",
+        "REST request latency",
+        ["method", "route", "status"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+
+    def scheduler_status() -> Any:
+        scheduler = getattr(app.state, "scheduler", None)
+        return None if scheduler is None else scheduler.get_status()
+
+    registry.register(ServiceCollector(service, scheduler_status))
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        latency.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.get("/metrics", tags=["service"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,139 @@
+"""The spec's bulk routes, and the cache and scheduler admin routes.
+
+Bodies accept the spec's camelCase names (``tokenIds``) and snake_case alike.
+Lists are bounded in the schema; the product addresses x tokens is bounded by
+``api.max_bulk_items`` (413 over it). Each item that fails carries its own error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from balances.api.deps import ApiKey, Service
+from balances.api.errors import error_body
+from balances.api.routes_balances import ERRORS
+from balances.api.schemas import BalanceOut
+from balances.api.schemas_history import HistoryOut
+from balances.series_api import BalanceSeriesAPI, ItemError
+
+MAX_LIST = 1000
+router = APIRouter(responses=ERRORS)
+
+
+def _aliases(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CurrentIn(_In):
+    addresses: list[str] = Field(min_length=1, max_length=MAX_LIST)
+    token_ids: list[str] | None = Field(
+        None, max_length=MAX_LIST, validation_alias=_aliases("token_ids", "tokenIds")
+    )
+    include_zero: bool = Field(False, validation_alias=_aliases("include_zero", "includeZero"))
+    min_balance: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,39}$",
+        validation_alias=_aliases("min_balance", "minBalance"),
+        description="in base units, a decimal string",
+    )
+
+
+class SeriesIn(_In):
+    addresses: list[str] = Field(min_length=1, max_length=MAX_LIST)
+    token_ids: list[str] = Field(
+        min_length=1, max_length=MAX_LIST, validation_alias=_aliases("token_ids", "tokenIds")
+    )
+    period: str = "30d"
+    granularity: str = "auto"
+    start: str | None = Field(None, validation_alias=_aliases("from", "start"))
+    end: str | None = Field(None, validation_alias=_aliases("to", "end"))
+
+
+class PortfolioIn(_In):
+    addresses: list[str] = Field(min_length=1, max_length=MAX_LIST)
+    period: str = "30d"
+
+
+class ItemErrorOut(BaseModel):
+    address: str
+    token_id: str | None
+    error: str
+    message: str
+
+
+class CurrentOut(BaseModel):
+    balances: list[BalanceOut]
+    errors: list[ItemErrorOut]
+
+
+class SeriesOut(BaseModel):
+    series: dict[str, dict[str, HistoryOut]]
+    errors: list[ItemErrorOut]
+
+
+class PortfolioOut(BaseModel):
+    performance: dict[str, dict[str, Any]]
+    errors: list[ItemErrorOut]
+
+
+def series_api(request: Request) -> BalanceSeriesAPI:
+    found: BalanceSeriesAPI = request.app.state.series_api
+    return found
+
+
+def _errors(items: list[ItemError]) -> list[ItemErrorOut]:
+    return [
+        ItemErrorOut(address=item.address, token_id=item.token_id, **error_body(item.error))
+        for item in items
+    ]
+
+
+@router.post("/balances/bulk/current", tags=["bulk"], summary="Current balances, many addresses")
+async def bulk_current(request: Request, body: Annotated[CurrentIn, Body()]) -> CurrentOut:
+    answer = await series_api(request).get_current_balances_bulk(body.model_dump())
+    return CurrentOut(
+        balances=[BalanceOut.of(b) for b in answer.balances], errors=_errors(answer.errors)
+    )
+
+
+@router.post("/balances/bulk/series", tags=["bulk"], summary="Histories, many addresses x tokens")
+async def bulk_series(request: Request, body: Annotated[SeriesIn, Body()]) -> SeriesOut:
+    answer = await series_api(request).get_balance_series_bulk(body.model_dump())
+    series = {
+        address: {token: HistoryOut.of(history) for token, history in tokens.items()}
+        for address, tokens in answer.series.items()
+    }
+    return SeriesOut(series=series, errors=_errors(answer.errors))
+
+
+@router.post("/balances/bulk/portfolio", tags=["bulk"], summary="Portfolio performance")
+async def bulk_portfolio(request: Request, body: Annotated[PortfolioIn, Body()]) -> PortfolioOut:
+    answer = await series_api(request).get_portfolio_performance_bulk(body.addresses, body.period)
+    performance = {address: p.as_dict() for address, p in answer.performance.items()}
+    return PortfolioOut(performance=performance, errors=_errors(answer.errors))
+
+
+@router.get("/cache/stats", tags=["service"], summary="Cache and blob-storage statistics")
+async def cache_stats(svc: Service) -> dict[str, Any]:
+    return svc.cache_report()
+
+
+@router.post("/cache/clear", tags=["service"], dependencies=[ApiKey], status_code=204)
+async def cache_clear(svc: Service) -> None:
+    await svc.clear_cache()
+
+
+@router.get("/scheduler", tags=["service"], summary="Background tasks: last and next runs")
+async def scheduler(request: Request) -> dict[str, Any]:
+    running = getattr(request.app.state, "scheduler", None)
+    if running is None:
+        return {"running": False, "tasks": {}}
+    status: dict[str, Any] = running.get_status()
+    return {"running": True, **status}
