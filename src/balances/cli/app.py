@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from balances.cli import balance_cmds, history_cmds, serve_cmds
+from balances.cli import balance_cmds, bulk_cmds, history_cmds, serve_cmds
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 
@@ -22,6 +22,8 @@ testing_app = typer.Typer(help="Test doubles for offline use.", no_args_is_help=
 app.add_typer(config_app, name="config")
 app.add_typer(testing_app, name="testing")
 app.add_typer(balance_cmds.track_app, name="track")
+app.add_typer(bulk_cmds.bulk_app, name="bulk")
+app.add_typer(bulk_cmds.cache_app, name="cache")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)
