@@ -25,8 +25,8 @@ from balances.stores.tokens import TokenInfo
 from balances.sync.catalog import TokenCatalog
 
 # Measured with tracemalloc by benchmarks/bench_service.py (cache memory row).
-_BYTES_PER_ADDRESS = 600
-_BYTES_PER_TOKEN = 140
+_BYTES_PER_ADDRESS = 550
+_BYTES_PER_TOKEN = 120
 
 
 def size_of_balances(balances: AddressBalances) -> int:
@@ -108,6 +108,8 @@ class Need:
     kinds: dict[str, TokenKindName]
     max_age: float
     errors: dict[str, BalancesError] = field(default_factory=dict)
+    #: What was already known of each token (saves a second look-up when answering).
+    infos: dict[str, TokenInfo] = field(default_factory=dict)
 
     @property
     def map_tokens(self) -> list[TokenId]:
@@ -144,20 +146,28 @@ class ViewBuilder:
             raise ValidationError(f"max_age must be >= 0 seconds, got {max_age}")
         if tokens is None:
             return Need(None, {}, age)
-        unique = list(dict.fromkeys(tokens))
-        kinds = await asyncio.gather(
-            *(self._catalog.kind(token) for token in unique), return_exceptions=True
-        )
         found: dict[str, TokenKindName] = {}
+        infos: dict[str, TokenInfo] = {}
+        unknown = []
+        for token in dict.fromkeys(tokens):
+            info = self._catalog.peek(token)  # known kinds cost no await: the hot path
+            if info is None:
+                unknown.append(token)
+            else:
+                found[str(token)] = info.kind
+                infos[str(token)] = info
+        kinds = await asyncio.gather(
+            *(self._catalog.kind(token) for token in unknown), return_exceptions=True
+        )
         errors: dict[str, BalancesError] = {}
-        for token, kind in zip(unique, kinds, strict=True):
+        for token, kind in zip(unknown, kinds, strict=True):
             if isinstance(kind, BalancesError):
                 errors[str(token)] = kind
             elif isinstance(kind, BaseException):
                 raise kind
             else:
                 found[str(token)] = kind
-        return Need(tuple(tokens), found, age, errors)
+        return Need(tuple(tokens), found, age, errors, infos)
 
     def covers(self, balances: AddressBalances, need: Need) -> bool:
         """Every needed amount is known (fresh or not)."""
@@ -198,15 +208,35 @@ class ViewBuilder:
     ) -> list[Balance | BalancesError]:
         """One answer per needed token, in order: a Balance, or why there is none."""
         pairs = self._wanted(balances, need)
-        infos = await self._catalog.infos(token for token, kind in pairs if kind is not None)
+        infos: dict[str, TokenInfo | None] = dict(need.infos)
+        missing = [
+            token
+            for token, kind in pairs
+            if kind is not None and not self._catalog.display_ready(infos.get(str(token)), token)
+        ]
+        if missing:
+            infos.update(await self._catalog.infos(missing))
         results: list[Balance | BalancesError] = []
+        times: dict[float, datetime] = {}  # one refresh stamps many tokens
+        address = str(principal)
         for token, kind in pairs:
             if kind is None:  # the token's kind could not be learned
                 results.append(need.errors[str(token)])
             else:
                 info = infos.get(str(token))
-                results.append(self._answer(principal, balances, token, kind, source, info))
+                results.append(self._answer(address, balances, token, kind, source, info, times))
         return results
+
+    def answer(
+        self,
+        principal: Principal,
+        balances: AddressBalances,
+        token: TokenId,
+        info: TokenInfo,
+        source: Source,
+    ) -> Balance | BalancesError:
+        """One token's answer (see :meth:`results`)."""
+        return self._answer(str(principal), balances, token, info.kind, source, info, {})
 
     @staticmethod
     def _wanted(
@@ -224,29 +254,34 @@ class ViewBuilder:
 
     def _answer(
         self,
-        principal: Principal,
+        principal: str,
         balances: AddressBalances,
         token: TokenId,
         kind: TokenKindName,
         source: Source,
         info: TokenInfo | None,
+        times: dict[float, datetime],
     ) -> Balance | BalancesError:
         state = balances.state(token, kind)
-        error = balances.error(token, kind)
+        error = balances.error(token, kind) if balances.errors else None
         if state is None:
             return error or BalanceNotFoundError(
                 f"the {token} balance of {principal} has not been read yet"
             )
-        age = self._wall() - state.stamp.at
+        at = state.stamp.at
+        updated = times.get(at)
+        if updated is None:
+            updated = times[at] = datetime.fromtimestamp(at, UTC)
+        age = self._wall() - at
         decimals = None if info is None else info.decimals
         if source == "chain" and error is not None:
             source = "store"  # the refresh failed: this amount is what was stored before
         return Balance(
-            address=str(principal),
+            address=principal,
             token_id=_shown_id(token, balances),
             amount=state.amount,
             decimals=DEFAULT_DECIMALS if decimals is None else decimals,
-            updated_at=datetime.fromtimestamp(state.stamp.at, UTC),
+            updated_at=updated,
             block_height=state.stamp.block_height,
             source=source,
             stale=error is not None or age > self._stale_after,

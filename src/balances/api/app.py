@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from balances.api import routes_balances, routes_bulk, routes_history
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
+from balances.api.fastpath import CachedBalanceFastPath
 from balances.api.metrics import install_metrics
 from balances.api.schemas import CacheOut, HealthOut
 from balances.config import BalanceServiceConfig
@@ -69,10 +70,14 @@ def create_app(
         version=version("balances"),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Our own Prometheus metrics cover requests; FastAPI's OpenTelemetry bridge
+        # would otherwise check the environment on every request of the hot path.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = svc
     app.state.settings = config
     app.state.series_api = BalanceSeriesAPI(svc)
+    app.add_middleware(CachedBalanceFastPath, service=svc)  # inside CORS and metrics
     if config.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

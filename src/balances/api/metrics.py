@@ -10,14 +10,15 @@ between scrapes.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from balances.api.fastpath import ASGIApp, Message, Receive, Scope, Send
 from balances.service import BalanceService
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -94,8 +95,40 @@ class ServiceCollector(Collector):
         yield runs
 
 
+class LatencyMiddleware:
+    """Pure ASGI (no per-request task, unlike BaseHTTPMiddleware): times every request
+    and labels it with the route template it matched."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+        self._children: dict[tuple[str, str, str], Any] = {}  # labels() is slow per call
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route_template") or getattr(scope.get("route"), "path", None)
+            labels = (scope["method"], route or "unmatched", str(status))
+            child = self._children.get(labels)
+            if child is None:
+                child = self._children[labels] = self.histogram.labels(*labels)
+            child.observe(time.perf_counter() - started)
+
+
 def install_metrics(app: FastAPI, service: BalanceService) -> None:
-    """Add the latency middleware and ``GET /metrics`` to ``app``."""
+    """Add the latency middleware (outermost: call it last) and ``GET /metrics``."""
     registry = CollectorRegistry()
     latency = Histogram(
         "balances_http_request_duration_seconds",
@@ -110,18 +143,7 @@ def install_metrics(app: FastAPI, service: BalanceService) -> None:
         return None if scheduler is None else scheduler.get_status()
 
     registry.register(ServiceCollector(service, scheduler_status))
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        latency.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(LatencyMiddleware, histogram=latency)
 
     @app.get("/metrics", tags=["service"], include_in_schema=False)
     async def metrics() -> Response:

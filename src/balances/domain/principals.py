@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Literal
 
 from balances.chain.c32 import c32_address, c32_address_decode
@@ -48,6 +50,10 @@ class Principal:
     version: int
     hash160: bytes
     contract_name: str | None = None
+    # The canonical text, computed once: c32check encoding (two SHA-256) is far too
+    # slow to redo on every str(), and principals key every map in the service.
+    _address: str = field(init=False, repr=False, compare=False)
+    _text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.version not in ADDRESS_VERSIONS:
@@ -61,10 +67,21 @@ class Principal:
             )
         if self.contract_name is not None:
             validate_contract_name(self.contract_name)
+        address = c32_address(self.version, self.hash160)
+        text = address if self.contract_name is None else f"{address}.{self.contract_name}"
+        object.__setattr__(self, "_address", sys.intern(address))
+        object.__setattr__(self, "_text", sys.intern(text))
 
     @classmethod
     def parse(cls, text: str) -> Principal:
-        """Parse ``ADDR`` or ``ADDR.contract-name``."""
+        """Parse ``ADDR`` or ``ADDR.contract-name`` (results are memoised: decoding
+        checks a double SHA-256 checksum, and the same addresses come back all day)."""
+        if cls is Principal and isinstance(text, str):
+            return _parse_principal(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Principal:
         if not isinstance(text, str):
             raise InvalidAddressError(f"an address must be text, got {type(text).__name__}")
         stripped = text.strip()
@@ -81,7 +98,7 @@ class Principal:
     @property
     def address(self) -> str:
         """The standard-principal part (``SP...``), also for contract principals."""
-        return c32_address(self.version, self.hash160)
+        return self._address
 
     @property
     def network(self) -> Network:
@@ -101,9 +118,7 @@ class Principal:
         return Principal(self.version, self.hash160)
 
     def __str__(self) -> str:
-        if self.contract_name is None:
-            return self.address
-        return f"{self.address}.{self.contract_name}"
+        return self._text
 
 
 def _decode_address(address: str) -> tuple[int, bytes]:
@@ -120,3 +135,8 @@ def _decode_address(address: str) -> tuple[int, bytes]:
             f"invalid Stacks address {address!r}: it encodes {len(payload)} bytes, not 20"
         )
     return version, payload
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_principal(text: str) -> Principal:
+    return Principal._parse(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,8 +30,15 @@ class TokenId:
 
     contract: Principal | None
     asset_name: str | None = field(default=None, compare=False)
+    # Computed once: token ids key every map on the read path.
+    _text: str = field(init=False, repr=False, compare=False)
+    _asset: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        text = STX_ID if self.contract is None else str(self.contract)
+        asset = None if self.asset_name is None else f"{text}::{self.asset_name}"
+        object.__setattr__(self, "_text", text)
+        object.__setattr__(self, "_asset", asset)
         if self.contract is None:
             if self.asset_name is not None:
                 raise InvalidTokenIdError("STX has no asset name")
@@ -45,6 +53,13 @@ class TokenId:
 
     @classmethod
     def parse(cls, text: str) -> TokenId:
+        """``stx``, ``ADDR.name`` or ``ADDR.name::asset`` (memoised, like principals)."""
+        if cls is TokenId and isinstance(text, str):
+            return _parse_token(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> TokenId:
         if not isinstance(text, str):
             raise InvalidTokenIdError(f"a token id must be text, got {type(text).__name__}")
         stripped = text.strip()
@@ -67,20 +82,18 @@ class TokenId:
 
     @property
     def contract_id(self) -> str:
-        return STX_ID if self.contract is None else str(self.contract)
+        return self._text
 
     @property
     def asset_identifier(self) -> str | None:
         """``ADDR.name::asset`` when the asset name is known (None for STX)."""
-        if self.contract is None or self.asset_name is None:
-            return None
-        return f"{self.contract}::{self.asset_name}"
+        return self._asset
 
     def with_asset_name(self, asset_name: str) -> TokenId:
         return TokenId(self.contract, asset_name)
 
     def __str__(self) -> str:
-        return self.contract_id
+        return self._text
 
 
 STX = TokenId(None)
@@ -110,3 +123,8 @@ def to_display_units(amount: int, decimals: int) -> Decimal:
         raise InvalidAmountError(f"decimals must be >= 0, got {decimals}")
     # From text, so no context precision applies: u128 values keep every digit.
     return Decimal(f"{amount}E-{decimals}")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_token(text: str) -> TokenId:
+    return TokenId._parse(text)

@@ -11,6 +11,7 @@ memory): writes are what blob storage bills most.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -69,7 +70,7 @@ def decode_balances(data: bytes, where: str) -> AddressBalances:
     try:
         stamps = [_stamp(entry) for entry in document["stamps"]]
         tokens = {
-            str(key): TokenState(_amount(amount), _at(stamps, index), _kind(kind))
+            sys.intern(str(key)): TokenState(_amount(amount), _at(stamps, index), _kind(kind))
             for key, amount, index, kind in document["tokens"]
         }
         listing = None if document["listing"] is None else _at(stamps, document["listing"])

@@ -76,10 +76,12 @@ class AddressBalances:
 
     def state(self, token: TokenId, kind: TokenKindName) -> TokenState | None:
         """The amount of ``token``, or None when it was never read (unknown)."""
-        for key in _lookup_keys(token):
-            found = self.tokens.get(key)
-            if found is not None:
-                return found
+        asset = token.asset_identifier  # the hot path of every read: no allocations
+        found = None if asset is None else self.tokens.get(asset)
+        if found is None:
+            found = self.tokens.get(str(token))
+        if found is not None:
+            return found
         if kind == "native" and self.listing is not None:
             return TokenState(0, self.listing, "native")
         return None

@@ -83,6 +83,10 @@ class SharedDocument(Generic[T]):
                 return new
             raise WriteConflictError(f"{self.key}: lost {self._attempts} conditional writes")
 
+    def peek(self) -> T | None:
+        """The value held in memory, without any I/O (None before the first read)."""
+        return self._value
+
     def invalidate(self) -> None:
         """Forget the copy in memory: the next read goes to the blob."""
         self._checked_at = None

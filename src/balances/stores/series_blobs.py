@@ -16,6 +16,7 @@ Each carries ``folded_through``: the newest journal segment folded into it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -116,7 +117,7 @@ def decode_current(data: bytes, where: str) -> ShardCurrent:
         since: dict[str, float] = {}
         for address, first, listing, tokens in document["addresses"]:
             states = {
-                str(key): TokenState(_amount(amount), stamps[index], _kind(kind))
+                sys.intern(str(key)): TokenState(_amount(amount), stamps[index], _kind(kind))
                 for key, amount, index, kind in tokens
             }
             addresses[address] = AddressBalances(

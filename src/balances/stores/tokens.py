@@ -130,6 +130,14 @@ class TokenRegistry:
             return STX_INFO
         return (await self._doc.current()).get(token_id)
 
+    def peek(self, token_id: str) -> TokenInfo | None:
+        """What the copy in memory knows of a token, without I/O (entries only grow,
+        so a stale copy can lack a token but never be wrong about one)."""
+        if token_id == STX_KEY:
+            return STX_INFO
+        held = self._doc.peek()
+        return None if held is None else held.get(token_id)
+
     async def all(self) -> Registry:
         return await self._doc.current()
 

@@ -62,6 +62,20 @@ class TokenCatalog:
             return stored or learned
         return stored.completed_by(learned)  # a listing must not hide stored metadata
 
+    def peek(self, token: TokenId) -> TokenInfo | None:
+        """What is known of ``token`` in memory, without I/O; the hot path of reads."""
+        if token.is_stx:
+            return STX_INFO
+        key = str(token)
+        stored, learned = self.registry.peek(key), self._learned.get(key)
+        if stored is None or learned is None:
+            return stored or learned
+        return stored.completed_by(learned)
+
+    def display_ready(self, info: TokenInfo | None, token: TokenId) -> bool:
+        """``info`` is enough to show a balance (or metadata failed recently)."""
+        return info is not None and (info.has_metadata or self._recently_failed(token))
+
     async def kind(self, token: TokenId) -> TokenKindName:
         """``stx``, ``native`` or ``map``; one interface read for an unknown contract."""
         if token.is_stx:
@@ -86,12 +100,21 @@ class TokenCatalog:
         """:meth:`info` (for display: ``full=False``) for many tokens, read concurrently
         and stored in one write; None for a token whose kind could not be learned."""
         wanted = {str(token): token for token in tokens}
+        found: dict[str, TokenInfo | None] = {}
+        missing = {}
+        for key, token in wanted.items():
+            info = self.peek(token)
+            if self.display_ready(info, token):
+                found[key] = info
+            else:
+                missing[key] = token
+        if not missing:
+            return found
         results = await asyncio.gather(
-            *(self._info(token, False) for token in wanted.values()), return_exceptions=True
+            *(self._info(token, False) for token in missing.values()), return_exceptions=True
         )
         await self.flush()
-        found: dict[str, TokenInfo | None] = {}
-        for key, result in zip(wanted, results, strict=True):
+        for key, result in zip(missing, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, BalancesError):
                 raise result
             if isinstance(result, BalancesError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -276,5 +277,7 @@ def native_amounts(held: dict[str, int]) -> dict[str, tuple[int, TokenKindName]]
     amounts: dict[str, tuple[int, TokenKindName]] = {}
     for asset, amount in held.items():
         contract = asset.partition("::")[0]
-        amounts[contract if contracts[contract] == 1 else asset] = (amount, "native")
+        # Interned: the same token ids key every address's balances in the cache.
+        key = sys.intern(contract if contracts[contract] == 1 else asset)
+        amounts[key] = (amount, "native")
     return amounts
