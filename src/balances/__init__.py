@@ -46,17 +46,20 @@ from balances.errors import (
     RateLimitedError,
     ValidationError,
 )
+from balances.scheduler import DEFAULT_SCHEDULER_CONFIG, BalanceScheduler, SchedulerConfig
 from balances.series_api import BalanceSeriesAPI
 from balances.service import BalanceService
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_SCHEDULER_CONFIG",
     "MAX_AMOUNT",
     "STX",
     "Balance",
     "BalanceNotFoundError",
     "BalancePoint",
+    "BalanceScheduler",
     "BalanceSeriesAPI",
     "BalanceService",
     "BalanceServiceConfig",
@@ -85,6 +88,7 @@ __all__ = [
     "PreconditionFailedError",
     "Principal",
     "RateLimitedError",
+    "SchedulerConfig",
     "StacksClient",
     "TokenId",
     "ValidationError",

@@ -329,7 +329,7 @@ class BalanceService:
         if moment.timestamp() > self._wall():
             raise InvalidPeriodError(f"{moment.isoformat()} is in the future")
         current = await self.get_balance(address, token_id)
-        amount = await self.history.amount_at(principal, current.token_id, moment)
+        amount = await self.history.amount_at(principal, current.token_id, moment, block_height)
         return HistoricalBalance(
             str(principal),
             current.token_id,

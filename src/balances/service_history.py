@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,8 @@ from balances.stores.history import BalanceLayout, Resolution, SeriesSlice
 from balances.stores.prices import PriceStore
 
 USD_QUANTUM = Decimal("0.000001")
+#: How long after a block a live reading stamped with that tip may have been made.
+HEIGHT_LOOKAHEAD = timedelta(days=1)
 _DAILY = (Granularity.DAY, Granularity.WEEK, Granularity.MONTH)
 
 
@@ -269,19 +271,34 @@ class HistoryReader:
             updated_at=min(updated) if updated else None,
         )
 
-    async def amount_at(self, principal: Principal, key: str, at: datetime) -> int:
-        """The amount of ``key`` in force at ``at``; BalanceNotFoundError before its
-        history begins (unknown, not zero)."""
-        slices = await self._layout.series(principal, at, at, keys=[key], resolution="raw")
+    async def amount_at(
+        self, principal: Principal, key: str, at: datetime, height: int | None = None
+    ) -> int:
+        """The amount of ``key`` in force at ``at`` (the time of block ``height`` when
+        given); BalanceNotFoundError before its history begins (unknown, not zero).
+
+        A live read is stamped with the chain tip it saw, a little after that block's
+        time: for a height, readings made within a day after the block whose tip was
+        still at or below it count too (the last of them wins)."""
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        until = at if height is None else min(now, at + HEIGHT_LOOKAHEAD)
+        slices = await self._layout.series(principal, at, until, keys=[key], resolution="raw")
         found = slices.get(key)
-        if found is None or found.opening is None:
-            first = await self._layout.first_seen(principal)
-            since = "it has no history" if first is None else f"its history begins {_iso(first)}"
-            raise BalanceNotFoundError(
-                f"the {key} balance of {principal} at {_iso(at)} is unknown: {since} "
-                "(backfill it to reach further back)"
-            )
-        return found.opening
+        amount = None if found is None else found.opening
+        for point in () if found is None or height is None else found.points:
+            if point.block_height is None:
+                continue
+            if point.block_height > height:
+                break
+            amount = point.amount
+        if amount is not None:
+            return amount
+        first = await self._layout.first_seen(principal)
+        since = "it has no history" if first is None else f"its history begins {_iso(first)}"
+        raise BalanceNotFoundError(
+            f"the {key} balance of {principal} at {_iso(at)} is unknown: {since} "
+            "(backfill it to reach further back)"
+        )
 
     async def _slices(
         self, principal: Principal, window: Window, keys: Sequence[str] | None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from balances.cli import balance_cmds, bulk_cmds, history_cmds, serve_cmds
+from balances.cli import balance_cmds, bulk_cmds, history_cmds, scheduler_cmds, serve_cmds
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 
@@ -24,6 +24,7 @@ app.add_typer(testing_app, name="testing")
 app.add_typer(balance_cmds.track_app, name="track")
 app.add_typer(bulk_cmds.bulk_app, name="bulk")
 app.add_typer(bulk_cmds.cache_app, name="cache")
+app.add_typer(scheduler_cmds.scheduler_app, name="scheduler")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)

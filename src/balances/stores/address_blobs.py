@@ -129,6 +129,11 @@ class AddressBlobBalanceStore:
         found = await self._read(str(address))
         return None if found is None else found[0]
 
+    async def load_remembered(self, address: Principal) -> AddressBalances | None:
+        """The version this store last read or wrote (no I/O), else :meth:`load`."""
+        seen = self._seen.get(str(address))
+        return seen[0] if seen is not None else await self.load(address)
+
     async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
         unique = list(dict.fromkeys(str(address) for address in addresses))
         loaded = await asyncio.gather(*(self._read(address) for address in unique))

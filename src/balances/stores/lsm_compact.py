@@ -12,6 +12,7 @@ for the next pass (a writer may still be listing them).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -184,7 +185,7 @@ async def _update(
     change: Callable[[Doc], Doc],
 ) -> int:
     """Conditional read-modify-write of one blob; 1 if it was written, else 0."""
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         mode: WriteMode
         try:
             blob = await store.blobs.get(key)
@@ -198,9 +199,16 @@ async def _update(
         try:
             await store.blobs.put(key, encode(new), mode=mode, content_type=CONTENT_TYPE)
         except PreconditionFailedError:
+            await conflict_pause(attempt)
             continue
         return 1
     raise WriteConflictError(f"{key}: compaction lost {ATTEMPTS} conditional writes in a row")
+
+
+async def conflict_pause(attempt: int) -> None:
+    """A short jittered wait after a lost conditional write, so writers taking turns
+    do not starve one another (milliseconds: blob writes are that fast)."""
+    await asyncio.sleep(random.random() * 0.002 * 2 ** min(attempt, 6))
 
 
 async def _sweep_retention(store: ShardedStore, now: float) -> int:

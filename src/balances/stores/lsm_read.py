@@ -50,9 +50,11 @@ async def read_slices(
     tail: TailPoints,
 ) -> dict[str, SeriesSlice]:
     daily = await load_daily()
-    months: list[MonthSeries | None] = []
-    if resolution == "raw":
-        months = list(await asyncio.gather(*(load_month(m) for m in months_between(start, end))))
+    # Raw: every month of the window. Daily: the end's month too, for the changes of the
+    # end's own day up to the end (its close may come after the end).
+    spanned = months_between(start, end) if resolution == "raw" else months_between(end, end)
+    months = list(await asyncio.gather(*(load_month(m) for m in spanned)))
+    last_day = day_start(day_of(end))
     gathered: dict[str, tuple[TokenKindName, list[BalancePoint]]] = {}
 
     def add(key: str, kind: TokenKindName, points: Sequence[BalancePoint]) -> None:
@@ -65,10 +67,14 @@ async def read_slices(
     for doc in months:
         for (owner, key), (kind, points) in doc.series.items() if doc else ():
             if owner == address:
-                add(key, kind, points)
+                add(key, kind, points if resolution == "raw" else _from(points, last_day))
     for key, kind, point in tail:
         add(key, kind, [point])
     return {key: _slice(kind, points, start, end) for key, (kind, points) in gathered.items()}
+
+
+def _from(points: Sequence[BalancePoint], moment: datetime) -> list[BalancePoint]:
+    return [point for point in points if point.at >= moment]
 
 
 def _from_daily(series: DailySeries, start: datetime, resolution: Resolution) -> list[BalancePoint]:

@@ -38,9 +38,11 @@ from balances.stores.current import (
     Change,
     Merged,
     TokenKindName,
+    merge,
 )
 from balances.stores.encoding import CONTENT_TYPE
 from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
+from balances.stores.lsm_compact import conflict_pause
 from balances.stores.lsm_read import months_between
 from balances.stores.series_blobs import MonthSeries, decode_month, encode_month, month_of
 
@@ -74,8 +76,14 @@ class SpecLayoutStore:
         return await self._current.load_many(addresses)
 
     async def apply(self, update: AddressUpdate) -> Merged:
+        """History first, then the current blob: if the second write fails, the next
+        refresh still sees the change and writes it (a repeated point is a no-op)."""
+        address = Principal.parse(update.address)
+        preview = merge(await self._current.load_remembered(address), update)
+        await self.record_history(address, preview.changes)
         merged = await self._current.apply(update)
-        await self.record_history(Principal.parse(update.address), merged.changes)
+        late = [change for change in merged.changes if change not in preview.changes]
+        await self.record_history(address, late)  # changes another writer's race revealed
         return merged
 
     async def apply_many(self, updates: Sequence[AddressUpdate]) -> list[Merged | BalancesError]:
@@ -105,7 +113,7 @@ class SpecLayoutStore:
 
     async def _append(self, address: str, month: str, changes: list[Change]) -> None:
         key = self.month_key(address, month)
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             doc, mode = await self._read_month(key)
             series = dict(doc.series)
             for change in changes:
@@ -116,6 +124,7 @@ class SpecLayoutStore:
             try:
                 await self.blobs.put(key, data, mode=mode, content_type=CONTENT_TYPE)
             except PreconditionFailedError:
+                await conflict_pause(attempt)
                 continue
             return
         raise WriteConflictError(f"{key}: lost {ATTEMPTS} conditional writes in a row")
@@ -173,10 +182,10 @@ class SpecLayoutStore:
     async def _from_snapshots(
         self, address: str, start: datetime, end: datetime
     ) -> dict[str, tuple[TokenKindName, list[BalancePoint]]]:
-        """One snapshot read per day: the spec's daily history."""
-        days = [
-            start.date() + timedelta(days=n) for n in range((end.date() - start.date()).days + 1)
-        ]
+        """One snapshot read per day (the spec's daily history), from the day before the
+        window (its opening) to the end's day, whose changes so far come from its month."""
+        first = start.date() - timedelta(days=1)
+        days = [first + timedelta(days=n) for n in range((end.date() - first).days + 1)]
         snapshots = await asyncio.gather(*(self._snapshot(address, day) for day in days))
         gathered: dict[str, tuple[TokenKindName, list[BalancePoint]]] = {}
         for day, snapshot in zip(days, snapshots, strict=True):
@@ -187,6 +196,10 @@ class SpecLayoutStore:
             )
             for key, state in snapshot.tokens.items():
                 gathered.setdefault(key, (state.kind, []))[1].append(BalancePoint(at, state.amount))
+        doc, _ = await self._read_month(self.month_key(address, month_of(end)))
+        today = datetime.combine(end.date(), datetime.min.time(), UTC)
+        for (_, key), (kind, points) in doc.series.items():
+            gathered.setdefault(key, (kind, []))[1].extend(p for p in points if p.at >= today)
         return gathered
 
     async def _snapshot(self, address: str, day: date) -> AddressBalances | None:

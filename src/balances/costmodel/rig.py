@@ -1,0 +1,98 @@
+"""What one run drives: a real layout over the grouped meter, on simulated time.
+
+The layout is built by :func:`balances.stores.layouts.open_layout` from a
+:class:`~balances.config.BalanceServiceConfig`, as the service builds it, so the
+run uses production settings (5-minute rechecks and polls, 1,000 points per
+series-month, 365 days of retention) except the shard count, which scales.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from balances.blobs import MemoryBlobStore, MeteredBlobStore
+from balances.config import BalanceServiceConfig
+from balances.costmodel.meter import GroupedMeter, ScaleRule
+from balances.costmodel.workload import Plan
+from balances.stores.history import BalanceLayout
+from balances.stores.layouts import open_layout
+from balances.stores.lsm import DEFAULT_PREFIX
+from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
+
+LayoutName = Literal["sharded", "spec"]
+LAYOUTS: tuple[LayoutName, ...] = ("sharded", "spec")
+
+
+class SimClock:
+    """The run's wall clock and monotonic clock: both move only when told to, forward."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def wall(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def set(self, now: float) -> None:
+        if now < self.now:
+            raise ValueError(f"simulated time runs forward: {now} < {self.now}")
+        self.now = now
+
+    def moment(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+@dataclass(slots=True)
+class Rig:
+    name: LayoutName
+    plan: Plan
+    clock: SimClock
+    meter: GroupedMeter
+    layout: BalanceLayout
+
+    def fresh_layout(self) -> BalanceLayout:
+        """Another layout object over the same blobs: a process that just started."""
+        config = config_for(self.name, self.plan)
+        return open_layout(config, self.meter, self.clock.monotonic, self.clock.wall)
+
+
+def config_for(name: LayoutName, plan: Plan) -> BalanceServiceConfig:
+    w = plan.workload
+    return BalanceServiceConfig(
+        layout=name,
+        shards=plan.shards,
+        retention_days=w.retention_days,
+        max_points_per_month=w.max_points_per_month,
+    )
+
+
+def groups_of(name: LayoutName) -> tuple[dict[str, str], str]:
+    """Key prefixes of each metered group, and the group of every other key."""
+    if name == "sharded":
+        return {f"{DEFAULT_PREFIX}/journal/": "journal", f"{DEFAULT_PREFIX}/manifest": "manifest"}, (
+            "shards"
+        )
+    return {f"{SPEC_PREFIX}/snapshots/": "snapshots", f"{SPEC_PREFIX}/series/": "series"}, "current"
+
+
+def open_rig(name: LayoutName, plan: Plan, start: float) -> Rig:
+    clock = SimClock(start)
+    groups, default = groups_of(name)
+    meter = GroupedMeter(MeteredBlobStore(MemoryBlobStore()), groups, default)
+    layout = open_layout(config_for(name, plan), meter, clock.monotonic, clock.wall)
+    return Rig(name, plan, clock, meter, layout)
+
+
+def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
+    """How each group's counts reach fleet size (see :mod:`balances.costmodel.meter`)."""
+    factor = rig.plan.factor
+    per_address = ScaleRule(factor, factor)
+    if rig.name == "spec":
+        return dict.fromkeys(rig.meter.meters, per_address)
+    per_segment = rig.plan.production_segments / max(1, segments_written)
+    journal = ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0})
+    return {"journal": journal, "manifest": ScaleRule(1.0, 1.0), "shards": per_address}

@@ -1,0 +1,111 @@
+"""The reference workload, the targets, and what one scaled-down run simulates.
+
+The spec claims "10k addresses x 100 tokens: ~$1.15/month" for one write per
+address per day. :class:`Workload` is that fleet at the freshness we promise
+(a sync every 5 minutes) with a realistic change rate and read mix; :class:`Plan`
+is the slice of it one run simulates (``addresses * scale`` addresses, and for the
+sharded layout ``256 * scale`` shards, so that a shard holds as many addresses as
+in production and its blobs keep their size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from balances.blobs import VERCEL_BLOB, PriceTable
+
+DAY = 86_400
+#: 1/20 of the fleet: 500 addresses in 13 shards. Small enough to run in about a
+#: minute per layout, large enough that every shard blob is production-sized.
+DEFAULT_SCALE = 1 / 20
+QUICK_SCALE = 1 / 200
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The reference fleet and its traffic for one month (the spec's cost claim)."""
+
+    addresses: int = 10_000
+    tokens_per_address: int = 100
+    #: Tokens the fleet holds between them; popularity falls off as 1/rank, so the
+    #: big tokens are in most wallets (which is what makes shared blobs compress).
+    token_universe: int = 2_000
+    sync_interval_seconds: int = 300
+    changes_per_address_per_day: float = 2.0
+    retention_days: int = 365
+    #: History written before the measured month, so it runs at steady state.
+    prepopulated_months: int = 11
+    balance_reads_per_month: int = 100_000
+    history_reads_per_month: int = 20_000
+    history_window_days: int = 30
+    portfolio_reads_per_month: int = 5_000
+    portfolio_window_days: int = 365
+    month_days: int = 30
+    production_shards: int = 256
+    max_points_per_month: int = 1000
+    #: The measured month: April 2025 has 30 days, so it is a calendar month too.
+    month_start: datetime = datetime(2025, 4, 1, tzinfo=UTC)
+    prices: PriceTable = VERCEL_BLOB
+
+    @property
+    def cycles(self) -> int:
+        """Sync cycles in the measured month (8,640 at 5 minutes)."""
+        return self.month_days * DAY // self.sync_interval_seconds
+
+    @property
+    def cycles_per_day(self) -> int:
+        return DAY // self.sync_interval_seconds
+
+    @property
+    def month_end(self) -> datetime:
+        return self.month_start + timedelta(days=self.month_days)
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """What the sharded layout must achieve (DESIGN.md section 4)."""
+
+    monthly_dollars: float = 1.15
+    ratio_to_spec: float = 0.2
+    daily_year_gets: int = 2
+    hourly_30d_gets: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One run's slice of ``workload``: how many addresses and shards it simulates."""
+
+    workload: Workload
+    scale: float
+    addresses: int
+    shards: int
+
+    @classmethod
+    def of(cls, workload: Workload, scale: float) -> Plan:
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale}")
+        addresses = max(1, round(workload.addresses * scale))
+        shards = max(1, round(workload.production_shards * scale))
+        return cls(workload, scale, addresses, shards)
+
+    @property
+    def factor(self) -> float:
+        """What one simulated address stands for: production addresses per simulated one."""
+        return self.workload.addresses / self.addresses
+
+    def per_run(self, per_month: int) -> int:
+        """A fleet-wide monthly count (reads), for this run's addresses."""
+        return max(1, round(per_month / self.factor))
+
+    def changes_per_cycle(self, addresses: int) -> float:
+        w = self.workload
+        return addresses * w.changes_per_address_per_day * w.sync_interval_seconds / DAY
+
+    @property
+    def production_segments(self) -> float:
+        """Journal segments production writes a month: one per cycle with any change
+        (changes arrive at ~69 per cycle, so practically every cycle)."""
+        rate = self.changes_per_cycle(self.workload.addresses)
+        return self.workload.cycles * (1 - math.exp(-rate))
