@@ -32,11 +32,12 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (5, ("stores",)),
     (6, ("sync",)),
     (7, ("service", "service_views", "service_history", "series_api", "series_aggregates")),
-    (8, ("bootstrap",)),
-    (9, ("api",)),
-    (9, ("testing",)),
-    (10, ("cli", "__main__")),
-    (11, ("",)),  # balances/__init__.py: the curated public API
+    (8, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
+    (9, ("bootstrap",)),
+    (10, ("api",)),
+    (10, ("testing",)),
+    (11, ("cli", "__main__")),
+    (12, ("",)),  # balances/__init__.py: the curated public API
 ]
 
 

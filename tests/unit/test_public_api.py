@@ -9,11 +9,13 @@ import balances
 
 # Changing the public API is a decision: update this list on purpose.
 PUBLIC_API = [
+    "DEFAULT_SCHEDULER_CONFIG",
     "MAX_AMOUNT",
     "STX",
     "Balance",
     "BalanceNotFoundError",
     "BalancePoint",
+    "BalanceScheduler",
     "BalanceSeriesAPI",
     "BalanceService",
     "BalanceServiceConfig",
@@ -42,6 +44,7 @@ PUBLIC_API = [
     "PreconditionFailedError",
     "Principal",
     "RateLimitedError",
+    "SchedulerConfig",
     "StacksClient",
     "TokenId",
     "ValidationError",

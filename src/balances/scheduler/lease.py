@@ -10,7 +10,8 @@ conditional, so two replicas can never both believe they won the same race:
   passed (by default at half the lease);
 - another replica's lease that has *expired*: take it over with ``IfMatch(etag)``
   (fails if its holder renewed it, or a third replica took it over, meanwhile);
-- another replica's live lease: follow, and look again when it expires.
+- another replica's live lease: follow, and read it again after half a lease (or
+  at its expiry, if sooner): a released lease is taken within half a lease.
 
 A renewal that fails with :class:`~balances.errors.PreconditionFailedError` means
 another replica holds the lease now: we are a follower at once. A renewal that
@@ -18,7 +19,8 @@ fails for another reason (the store is unreachable) keeps us leader only until o
 lease expires by our own clock. A leader that dies stops renewing and is replaced
 once its lease expires. Expiry is compared across replicas' clocks: keep
 ``lease_seconds`` well above their skew. A leader that stops cleanly
-(:meth:`Lease.release`) writes its lease as expired so another takes over at once.
+(:meth:`Lease.release`) writes its lease as expired, so a new replica leads at once
+and a following one at its next read.
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ class Lease:
         self._etag: str | None = None
         #: After a failed read, when to try again (the store may be down).
         self._retry_at: float | None = None
+        #: When a follower last read the lease (it reads again after half a lease).
+        self._read_at = float("-inf")
 
     @property
     def leader(self) -> bool:
@@ -119,8 +123,10 @@ class Lease:
         if self.leader and self.record is not None:
             renew_at = self.record.renewed_at + self.lease_seconds * self.renew_fraction
             return max(renew_at, self._retry_at or renew_at)
-        expiry = now if self.record is None else self.record.expires_at
-        return max(expiry, self._retry_at or now, now)
+        if self.record is None:
+            return max(self._retry_at or now, now)
+        look_again = min(self.record.expires_at, self._read_at + self.lease_seconds / 2)
+        return max(look_again, self._retry_at or now, now)
 
     async def step(self, now: float) -> bool:
         """Acquire, renew or observe the lease as due at ``now``; True if we may run tasks."""
@@ -133,14 +139,13 @@ class Lease:
         return await self._try_acquire(now)
 
     async def observe(self) -> LeaseRecord | None:
-        """Read the lease without writing (for status)."""
+        """Read the lease without writing (for status); None when there is none."""
         found = await self._read()
-        if found is not None:
-            self.record = found[0]
+        self.record = None if found is None else found[0]
         return self.record
 
     async def release(self, now: float) -> None:
-        """Give the lease up: write it as expired, so a follower takes over at once."""
+        """Give the lease up: write it as expired, for the next replica to take."""
         if self._etag is None or self.record is None:
             return
         ended = LeaseRecord(self.owner, now, self.record.acquired_at, now, self.record.term)
@@ -161,7 +166,7 @@ class Lease:
         except PreconditionFailedError:
             log.warning("%s lost the scheduler lease", self.owner)
             self._etag = None
-            await self.observe_quietly()
+            await self._observe_quietly()
             return False
         except BalancesError as error:
             log.warning("lease renewal failed (%s); leading until it expires", error)
@@ -178,7 +183,7 @@ class Lease:
             log.warning("scheduler lease unreadable: %s", error)
             self._retry_at = now + self.lease_seconds * self.renew_fraction
             return False
-        self._retry_at = None
+        self._retry_at, self._read_at = None, now
         if found is None:
             return await self._claim(now, None, CREATE)
         current, etag = found
@@ -195,7 +200,7 @@ class Lease:
         try:
             await self._write(record, mode)
         except PreconditionFailedError:
-            await self.observe_quietly()
+            await self._observe_quietly()
             return False
         except BalancesError as error:
             log.warning("could not take the scheduler lease: %s", error)
@@ -205,7 +210,8 @@ class Lease:
             log.info("%s leads the scheduler (term %d)", self.owner, term)
         return True
 
-    async def observe_quietly(self) -> None:
+    async def _observe_quietly(self) -> None:
+        """After a lost write: learn who holds the lease now, if the store answers."""
         try:
             await self.observe()
         except BalancesError as error:

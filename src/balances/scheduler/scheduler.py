@@ -40,7 +40,13 @@ from balances.scheduler.config import (
 )
 from balances.scheduler.lease import Lease
 from balances.scheduler.state import TaskState, TaskStates, state_document
-from balances.scheduler.tasks import generate_aggregates, maintain, record_prices, sync_pass
+from balances.scheduler.tasks import (
+    ReadTimes,
+    generate_aggregates,
+    maintain,
+    record_prices,
+    sync_pass,
+)
 from balances.scheduler.timing import next_run
 from balances.series_api import BalanceSeriesAPI
 from balances.service import BalanceService
@@ -120,6 +126,7 @@ class BalanceScheduler:
         )
         self._doc = state_document(service.blobs, clock=clock)
         self._states: dict[str, TaskState] = {}
+        self._read_times = ReadTimes()
         self._origin: float | None = None
         self._offset = 0.0
         self._lost = False
@@ -161,7 +168,7 @@ class BalanceScheduler:
             await self.release()
 
     async def release(self) -> None:
-        """Give up the lease (if held) so another replica leads at once."""
+        """Give up the lease (if held): another replica need not wait for it to expire."""
         await self.lease.release(self._now())
 
     def pause(self) -> float:
@@ -183,6 +190,7 @@ class BalanceScheduler:
         leading = await self.lease.step(self._now())
         if leading and not was_leader:
             self._doc.invalidate()  # another leader may have run tasks: read its record
+            self._read_times.forget()
         return leading
 
     async def _run_due(self) -> list[TaskRun]:
@@ -234,6 +242,7 @@ class BalanceScheduler:
         if name == "sync":
             return sync_pass(
                 self.service,
+                self._read_times,
                 batch_size=self.batch_size,
                 interval=self.config.sync.interval,
                 share=self.config.rate_limit_share,
@@ -265,12 +274,22 @@ class BalanceScheduler:
         return result
 
     async def _hold_lease(self, job: asyncio.Future[Any]) -> None:
-        """Renew the lease on time while ``job`` runs; cancel it once the lease is lost."""
+        """Renew the lease on time while ``job`` runs; cancel it once the lease is lost.
+
+        A renewal under way when the job ends is let finish: cancelled after its put
+        but before it kept the new etag, the next renewal would look like a lost lease.
+        """
         while not job.done():
             await self._sleep(max(0.0, self.lease.next_check(self._now()) - self._now()))
             if job.done():
                 return
-            if not await self.lease.step(self._now()):
+            step = asyncio.ensure_future(self.lease.step(self._now()))
+            try:
+                leading = await asyncio.shield(step)
+            except asyncio.CancelledError:
+                await asyncio.wait({step})
+                raise
+            if not leading:
                 self._lost = True
                 job.cancel()
                 return

@@ -1,13 +1,14 @@
 """What one run of each scheduled task does, and the pure planning of a sync pass.
 
-**sync** keeps every tracked address fresh. A pass reads the freshest read time of
-each address (the store's, or this process's cache where it is newer), orders them
-*most stale first* (never read first), and plans as many as the chain client's rate
-limit allows over one sync interval: an address refresh costs about ``2 + map
-tokens`` requests (STX, the native listing, one call-read per map-based token; see
-DESIGN.md section 6). The rest wait for the next pass; most stale first makes that
-fair, since they lead the next one. Planned addresses are refreshed in batches
-through ``Syncer.refresh_many``, one journal segment per batch.
+**sync** keeps every tracked address fresh. A pass orders the addresses *most
+stale first* by the freshest read time known (never read first), and plans as
+many as the chain client's rate limit allows over one sync interval: an address
+refresh costs about ``2 + map tokens`` requests (STX, the native listing, one
+call-read per map-based token; see DESIGN.md section 6). The rest wait for the
+next pass; most stale first makes that fair, since they lead the next one. Planned
+addresses are refreshed in batches through ``Syncer.refresh_many``, one journal
+segment per batch. Read times are remembered between passes (:class:`ReadTimes`),
+so a pass asks the store only about addresses it has not seen yet.
 
 **prices** records USD prices (``BalanceService.sync_prices``), **maintain** runs
 the layout's compaction, daily rollups and retention (idempotent, so a repeated run
@@ -112,19 +113,48 @@ def chain_rate(service: BalanceService) -> float | None:
     return limiter.requests_per_minute if isinstance(limiter, RateLimiter) else None
 
 
-async def freshness(
-    service: BalanceService, principals: Sequence[Principal]
-) -> dict[str, float | None]:
-    """The freshest read time known of each address (None: never read)."""
-    stored = await service.current.load_many(principals)
-    newest: dict[str, float | None] = {}
-    for principal in principals:
-        key = str(principal)
-        cached = service.cache.peek(key)
-        views = [stored.get(key), None if cached is None else cached[0]]
-        times = [view.newest for view in views if view is not None and view.newest is not None]
-        newest[key] = max(times, default=None)
-    return newest
+class ReadTimes:
+    """The freshest read time known of each tracked address, kept between passes.
+
+    The store is asked once per address (``load_many``; with the spec layout that is
+    one GET per address, too dear to repeat every pass); after that, each pass's own
+    refreshes and the service's cache (reads on demand) keep the times current.
+    Another replica's reads on demand are not seen: such an address only comes up a
+    little earlier than needed, which costs requests, never freshness.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, float | None] = {}
+
+    def forget(self) -> None:
+        """Ask the store again (a new leader, after another one ran the passes)."""
+        self._known.clear()
+
+    async def of(
+        self, service: BalanceService, principals: Sequence[Principal]
+    ) -> dict[str, float | None]:
+        """The freshest read time of each address (None: never read)."""
+        unknown = [p for p in principals if str(p) not in self._known]
+        if unknown:
+            stored = await service.current.load_many(unknown)
+            for principal in unknown:
+                view = stored.get(str(principal))
+                self._known[str(principal)] = None if view is None else view.newest
+        self._known = {str(p): self._known[str(p)] for p in principals}  # untracked: gone
+        newest: dict[str, float | None] = {}
+        for key, known in self._known.items():
+            cached = service.cache.peek(key)
+            newest[key] = _latest(known, None if cached is None else cached[0].newest)
+        return newest
+
+    def saw(self, outcome: SyncOutcome) -> None:
+        if outcome.store_error is None:
+            key = outcome.address
+            self._known[key] = _latest(self._known.get(key), outcome.balances.newest)
+
+
+def _latest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _costs(service: BalanceService, entries: Sequence[TrackedAddress]) -> dict[str, int]:
@@ -140,13 +170,18 @@ def _costs(service: BalanceService, entries: Sequence[TrackedAddress]) -> dict[s
 
 
 async def sync_pass(
-    service: BalanceService, *, batch_size: int, interval: float, share: float
+    service: BalanceService,
+    read_times: ReadTimes,
+    *,
+    batch_size: int,
+    interval: float,
+    share: float,
 ) -> dict[str, Any]:
     """Refresh the most stale tracked addresses the rate limit allows; see the module
     docstring. Raises the first error when every planned address failed."""
     entries = await service.tracked_addresses()
     principals = {entry.address: Principal.parse(entry.address) for entry in entries}
-    newest = await freshness(service, list(principals.values()))
+    newest = await read_times.of(service, list(principals.values()))
     ordered = most_stale_first(list(principals), newest)
     budget = request_budget(chain_rate(service), interval, share)
     planned, left = plan_within(ordered, _costs(service, entries), budget)
@@ -155,7 +190,7 @@ async def sync_pass(
     for start in range(0, len(planned), batch_size):
         batch = [principals[address] for address in planned[start : start + batch_size]]
         batches += 1
-        await _refresh_batch(service, batch, tally)
+        await _refresh_batch(service, batch, tally, read_times)
     if planned and tally.failed == len(planned) and tally.error is not None:
         raise tally.error
     return {
@@ -170,7 +205,9 @@ async def sync_pass(
     }
 
 
-async def _refresh_batch(service: BalanceService, batch: list[Principal], tally: _Tally) -> None:
+async def _refresh_batch(
+    service: BalanceService, batch: list[Principal], tally: _Tally, read_times: ReadTimes
+) -> None:
     """One ``refresh_many`` (one journal segment); the cache forgets the old views."""
     try:
         outcomes = await service.syncer.refresh_many(batch)
@@ -183,6 +220,7 @@ async def _refresh_batch(service: BalanceService, batch: list[Principal], tally:
             service.cache.invalidate(str(principal))
     for outcome in outcomes:
         tally.count(outcome)
+        read_times.saw(outcome)
 
 
 # --- the hourly tasks --------------------------------------------------------------
