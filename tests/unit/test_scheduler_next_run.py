@@ -232,7 +232,7 @@ def test_the_default_configuration() -> None:
     assert (config.maintain.interval, config.maintain.align) == (HOUR, HOUR)
     assert config.prices.interval == config.aggregates.interval == HOUR
     assert config.aggregate_periods == ("30d", "1y")
-    assert (config.lease_seconds, config.renew_fraction) == (60.0, 0.5)
+    assert (config.lease_seconds, config.renew_fraction) == (600.0, 0.5)
     assert config.sync_concurrency is None  # the service's
     assert config.as_dict()["sync"]["interval"] == 300.0
 

@@ -69,7 +69,9 @@ class SchedulerConfig:
     the part of the chain client's rate limit one sync pass plans for, over one sync
     interval; the rest is left for reads on demand. ``aggregate_periods``: the
     portfolio periods precomputed for every tracked address. ``lease_seconds``: how
-    long a leader's lease lasts; it renews after ``renew_fraction`` of it. ``jitter``:
+    long a leader's lease lasts (a dead leader is replaced within it; each renewal is a
+    billed write, so 10 minutes: 8,640 writes a month); it renews after
+    ``renew_fraction`` of it. ``jitter``:
     each task's fixed phase is drawn from ``[0, jitter)`` seconds.
     """
 
@@ -80,7 +82,7 @@ class SchedulerConfig:
     aggregate_periods: tuple[str, ...] = ("30d", "1y")
     sync_concurrency: int | None = None
     rate_limit_share: float = 0.8
-    lease_seconds: float = 60.0
+    lease_seconds: float = 600.0
     renew_fraction: float = 0.5
     jitter: float = 0.0
 

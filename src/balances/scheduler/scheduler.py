@@ -215,14 +215,22 @@ class BalanceScheduler:
 
     async def _run_task(self, name: TaskName) -> TaskRun:
         started = self._now()
-        await self._record(name, lambda state: state.started(started, self.owner_id))
+        # The start is kept here only: a shared write per start would double the
+        # scheduler's billed writes, and a task a dying leader left half done is
+        # simply run again by the next (every task is idempotent).
+        await self._record(name, lambda state: state.started(started, self.owner_id), share=False)
         try:
             result, error = await self._execute(name)
         except _LeaseLostError:
             log.warning("%s: lease lost while %s ran; it was cancelled", self.owner_id, name)
             return TaskRun(name, started, self._now(), False, "lease lost", interrupted=True)
         finished = self._now()
-        await self._record(name, lambda state: state.finished(started, finished, error, result))
+        await self._record(
+            name,
+            lambda state: state.started(started, self.owner_id).finished(
+                started, finished, error, result
+            ),
+        )
         return TaskRun(name, started, finished, error is None, error, result)
 
     async def _execute(self, name: TaskName) -> tuple[dict[str, Any], str | None]:
@@ -294,13 +302,17 @@ class BalanceScheduler:
                 job.cancel()
                 return
 
-    async def _record(self, name: str, change: Callable[[TaskState], TaskState]) -> None:
+    async def _record(
+        self, name: str, change: Callable[[TaskState], TaskState], *, share: bool = True
+    ) -> None:
         """Apply ``change`` to the task's record here, then in the shared blob."""
 
         def apply(states: TaskStates) -> TaskStates:
             return {**states, name: change(states.get(name, TaskState()))}
 
         self._states = dict(apply(self._states))
+        if not share:
+            return
         try:
             self._states = dict(await self._doc.update(apply))
         except BalancesError as error:
