@@ -136,6 +136,23 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+class SchedulerSettings(_Frozen):
+    """The background scheduler that ``balances serve`` runs (see balances.scheduler)."""
+
+    enabled: bool = Field(True, description="true or false; run it inside balances serve")
+    sync_interval: float = Field(300.0, gt=0, description="seconds between sync passes")
+    maintain_interval: float = Field(
+        3600.0, gt=0, description="seconds between compactions, rollups and retention"
+    )
+    prices_interval: float = Field(3600.0, gt=0, description="seconds between price records")
+    aggregates_interval: float = Field(
+        3600.0, gt=0, description="seconds between portfolio aggregate precomputes"
+    )
+    lease_seconds: float = Field(
+        600.0, gt=0, description="seconds a leader's lease lasts (replicas: one leader)"
+    )
+
+
 SyncOnRead = Literal["never", "missing", "stale"]
 Layout = Literal["sharded", "spec"]
 
@@ -223,6 +240,7 @@ class BalanceServiceConfig(_Frozen):
         365, ge=1, description="days of raw change points kept (daily rollups cover the same)"
     )
     prices: PriceConfig = Field(default_factory=PriceConfig)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     track_on_read: bool = Field(
         True, description="true or false; an address read once is kept fresh by the scheduler"
     )

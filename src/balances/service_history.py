@@ -285,12 +285,8 @@ class HistoryReader:
         slices = await self._layout.series(principal, at, until, keys=[key], resolution="raw")
         found = slices.get(key)
         amount = None if found is None else found.opening
-        for point in () if found is None or height is None else found.points:
-            if point.block_height is None:
-                continue
-            if point.block_height > height:
-                break
-            amount = point.amount
+        if found is not None and height is not None:
+            amount = _at_height(found.points, height, amount)
         if amount is not None:
             return amount
         first = await self._layout.first_seen(principal)
@@ -324,6 +320,17 @@ class HistoryReader:
             if history:
                 found[token_id] = history
         return found
+
+
+def _at_height(points: Sequence[BalancePoint], height: int, amount: int | None) -> int | None:
+    """The last of ``points`` read at a tip at or below ``height`` (else ``amount``)."""
+    for point in points:
+        if point.block_height is None:
+            continue
+        if point.block_height > height:
+            break
+        amount = point.amount
+    return amount
 
 
 def _usd(

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
-from balances.api import routes_balances, routes_bulk, routes_history
+from balances.api import dashboard, routes_balances, routes_bulk, routes_history
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
 from balances.api.metrics import install_metrics
 from balances.api.schemas import CacheOut, HealthOut
 from balances.config import BalanceServiceConfig
+from balances.scheduler import BalanceScheduler, scheduler_config
 from balances.series_api import BalanceSeriesAPI
 from balances.service import BalanceService
 
@@ -28,9 +30,10 @@ health_router = APIRouter(tags=["service"])
 
 
 @health_router.get("/health", summary="Is the service up, and how is it configured")
-async def health(svc: Service) -> HealthOut:
+async def health(svc: Service, request: Request) -> HealthOut:
     stats = svc.cache.stats()
     tracked = await svc.tracked_addresses()
+    running = getattr(request.app.state, "scheduler", None)
     return HealthOut(
         status="ok",
         version=version("balances"),
@@ -44,24 +47,42 @@ async def health(svc: Service) -> HealthOut:
             entries=stats.entries,
             evictions=stats.evictions,
         ),
+        scheduler=None if running is None else running.get_status(),
     )
 
 
 def create_app(
-    config: BalanceServiceConfig | None = None, *, service: BalanceService | None = None
+    config: BalanceServiceConfig | None = None,
+    *,
+    service: BalanceService | None = None,
+    scheduler: bool | None = None,
 ) -> FastAPI:
     """The API over ``service`` (default: a :class:`BalanceService` built from ``config``,
     itself from ``BALANCES_*`` variables when None). A service the app builds is
-    closed when the app shuts down; one passed in belongs to the caller."""
+    closed when the app shuts down; one passed in belongs to the caller.
+
+    ``scheduler``: run the background scheduler while the app serves (None: when the
+    app builds its own service and ``scheduler.enabled`` is set, as ``balances serve``
+    does). Its status is at ``/scheduler``, ``/health`` and ``/metrics``.
+    """
     owned = service is None
     svc = service if service is not None else BalanceService(config)
     config = svc.config
+    run_scheduler = (owned and config.scheduler.enabled) if scheduler is None else scheduler
+    background = (
+        BalanceScheduler(svc, scheduler_config(config.scheduler)) if run_scheduler else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None if background is None else asyncio.create_task(background.run_forever(stop))
         try:
             yield
         finally:
+            stop.set()
+            if task is not None:
+                await task
             if owned:
                 await svc.close()
 
@@ -77,6 +98,7 @@ def create_app(
     app.state.service = svc
     app.state.settings = config
     app.state.series_api = BalanceSeriesAPI(svc)
+    app.state.scheduler = background
     app.add_middleware(CachedBalanceFastPath, service=svc)  # inside CORS and metrics
     if config.api.cors_origins:
         app.add_middleware(
@@ -91,6 +113,8 @@ def create_app(
     app.include_router(routes_bulk.router)  # before /balances/{address}/... routes
     app.include_router(routes_history.router)  # before the catch-all /balances/{a}/{token}
     app.include_router(routes_balances.router)
+    app.include_router(dashboard.router)  # GET /: the web dashboard (HTML)
+    app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name=dashboard.STATIC_NAME)
     return app
 
 

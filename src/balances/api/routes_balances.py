@@ -21,7 +21,11 @@ from balances.api.schemas import (
 ADDRESS = Path(description="a Stacks address (SP...) or contract principal (SP....name)")
 TOKEN_HELP = "stx, a contract id SP....name, or an asset identifier SP....name::asset"
 TOKEN = Path(alias="tokenId", description=TOKEN_HELP)
-_STATUSES = sorted({status for _, status, _ in ERROR_TABLE if status < 500} | {502, 503})
+# Every status an error can have: the table's, the API key guard's (401, 403) and a
+# body that does not validate (422).
+_STATUSES = sorted(
+    {status for _, status, _ in ERROR_TABLE if status < 500} | {401, 403, 422, 502, 503}
+)
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in _STATUSES}
 
 router = APIRouter(tags=["balances"], responses=ERRORS)

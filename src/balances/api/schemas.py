@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,3 +98,6 @@ class HealthOut(_Out):
     store: str = Field(description="the store: its URL scheme (file, memory, s3, vercel, ...)")
     tracked_addresses: int
     cache: CacheOut
+    scheduler: dict[str, Any] | None = Field(
+        None, description="the background tasks' last and next runs (null: not running)"
+    )

@@ -71,6 +71,8 @@ def demo_config(chain_url: str, store_dir: str, host: str, port: int) -> Balance
             "history_url_template": f"{chain_url}/prices/{{token_id}}/history",
         },
         shards=16,
+        # The stand-in moves every few seconds: sync each minute, compact often.
+        scheduler={"sync_interval": 60, "maintain_interval": 600, "lease_seconds": 120},
     )
 
 
@@ -86,7 +88,10 @@ async def _demo(host: str, port: int, chain_port: int, every: float, days: int) 
                 await _prepare(service, DEMO_ADDRESSES, days)
                 server = uvicorn.Server(
                     uvicorn.Config(
-                        create_app(service=service), host=host, port=port, log_level="warning"
+                        create_app(service=service, scheduler=True),
+                        host=host,
+                        port=port,
+                        log_level="warning",
                     )
                 )
                 _announce(host, port, chain_server.url, DEMO_ADDRESSES[0])

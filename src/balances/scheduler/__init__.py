@@ -14,6 +14,7 @@ from balances.scheduler.config import (
     SchedulerConfig,
     TaskConfig,
     TaskName,
+    scheduler_config,
 )
 from balances.scheduler.lease import LEASE_KEY, Lease, LeaseRecord
 from balances.scheduler.scheduler import BalanceScheduler, TaskRun
@@ -34,4 +35,5 @@ __all__ = [
     "TaskRun",
     "TaskState",
     "next_run",
+    "scheduler_config",
 ]

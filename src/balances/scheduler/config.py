@@ -11,9 +11,10 @@ precomputed portfolio aggregates. Change one task with :func:`dataclasses.replac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
+from balances.config import SchedulerSettings
 from balances.domain import Period
 from balances.errors import BalancesError, ConfigError
 
@@ -117,3 +118,20 @@ class SchedulerConfig:
 
 
 DEFAULT_SCHEDULER_CONFIG = SchedulerConfig()
+
+
+def scheduler_config(settings: SchedulerSettings) -> SchedulerConfig:
+    """The scheduler configuration that ``BALANCES_SCHEDULER__*`` settings describe."""
+    base = DEFAULT_SCHEDULER_CONFIG
+    return replace(
+        base,
+        sync=replace(base.sync, interval=settings.sync_interval),
+        maintain=replace(
+            base.maintain,
+            interval=settings.maintain_interval,
+            align=settings.maintain_interval,  # whole hours by default, its own grid else
+        ),
+        prices=replace(base.prices, interval=settings.prices_interval),
+        aggregates=replace(base.aggregates, interval=settings.aggregates_interval),
+        lease_seconds=settings.lease_seconds,
+    )
