@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := src tests benchmarks tools
 
-.PHONY: install test check lint format bench serve demo clean
+.PHONY: install test browser check lint format bench serve demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The dashboard's browser test renders the page with Debian's chromium (headless).
+browser:
+	tools/ensure_chromium.sh
 
 check: $(STAMP)
 	$(BIN)/ruff check $(SOURCES)
