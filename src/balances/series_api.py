@@ -147,15 +147,14 @@ class BalanceSeriesAPI:
         errors: list[ItemError] = []
 
         async def of(address: str) -> None:
-            for token in tokens:
-                try:
-                    answer = await self.service.get_balance_history(
-                        address, token, period, granularity, start, end
-                    )
-                except BalancesError as error:
-                    errors.append(ItemError(address, token, error))
-                    continue
-                series.setdefault(address, {})[token] = answer
+            charts = await self.service.get_balance_histories(
+                address, tokens, period, granularity, start, end
+            )
+            for token, answer in charts.items():
+                if isinstance(answer, BalancesError):
+                    errors.append(ItemError(address, token, answer))
+                else:
+                    series.setdefault(address, {})[token] = answer
 
         for outcome in await self._per_address(addresses, of):
             if isinstance(outcome, ItemError):

@@ -295,6 +295,28 @@ class BalanceService:
         window = await self.history.window(principal, chosen, bucket)
         return await self.history.balance_history(principal, current.token_id, current, window)
 
+    async def get_balance_histories(
+        self,
+        address: str,
+        token_ids: Sequence[str],
+        period: str | None = DEFAULT_PERIOD,
+        granularity: str = "auto",
+        start: datetime | int | float | str | None = None,
+        end: datetime | int | float | str | None = None,
+    ) -> dict[str, BalanceHistory | BalancesError]:
+        """:meth:`get_balance_history` for several tokens of one address, from one read
+        of its balances and one of its series; a bad token gets its own error."""
+        principal, chosen = self._principal(address), _period(period, start, end)
+        bucket = Granularity.parse(granularity)
+        items = await self.get_balances_batch([(address, token) for token in token_ids])
+        window = await self.history.window(principal, chosen, bucket)
+        found = [item.balance for item in items if item.balance is not None]
+        charts = iter(await self.history.balance_histories(principal, found, window))
+        answers: dict[str, BalanceHistory | BalancesError] = {}
+        for token, item in zip(token_ids, items, strict=True):
+            answers[token] = next(charts) if item.balance is not None else item.error  # type: ignore[assignment]
+        return answers
+
     async def get_portfolio_history(
         self,
         address: str,
@@ -456,9 +478,9 @@ class BalanceService:
     async def clear_cache(self) -> None:
         """Drop the in-process caches (balances, series blobs); stores are untouched."""
         self.cache.clear()
-        invalidate = getattr(self.layout, "invalidate", None)
-        if invalidate is not None:
-            invalidate()
+        clear = getattr(self.layout, "clear", None)
+        if clear is not None:
+            clear()
 
     def cache_report(self) -> dict[str, Any]:
         """Cache statistics, blob operations by billing class and their estimated cost

@@ -216,8 +216,18 @@ class HistoryReader:
     async def balance_history(
         self, principal: Principal, key: str, current: Balance, window: Window
     ) -> BalanceHistory:
-        slices = await self._slices(principal, window, [key])
-        found = slices.get(key)
+        return (await self.balance_histories(principal, [current], window))[0]
+
+    async def balance_histories(
+        self, principal: Principal, currents: Sequence[Balance], window: Window
+    ) -> list[BalanceHistory]:
+        """Several tokens' charts of one address from one read of its series."""
+        slices = await self._slices(principal, window, [c.token_id for c in currents])
+        return [self._history(principal, c, window, slices.get(c.token_id)) for c in currents]
+
+    def _history(
+        self, principal: Principal, current: Balance, window: Window, found: SeriesSlice | None
+    ) -> BalanceHistory:
         buckets = self._buckets(found, window)
         return BalanceHistory(
             address=str(principal),

@@ -16,6 +16,7 @@ from test_chain_support import (
     stx_body,
 )
 
+from balances.chain.client import HEADROOM
 from balances.errors import (
     ChainError,
     ChainUnavailableError,
@@ -231,10 +232,10 @@ async def test_the_limiter_paces_real_requests() -> None:
     clock = FakeClock()
     api = ScriptedApi()
     api.on("GET", STX_V3, json_answer(stx_body()))
-    client = make_client(api, clock, requests_per_minute=30)  # one every 2 s
+    client = make_client(api, clock, requests_per_minute=30)  # one every 2 s, less headroom
     for _ in range(4):
         await client.get_stx_balance(HOLDER)
-    assert clock.now == pytest.approx(6.0)
+    assert clock.now == pytest.approx(6.0 / (1 - HEADROOM))
     assert client.limiter.acquired == 4
 
 

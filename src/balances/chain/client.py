@@ -80,6 +80,8 @@ from balances.errors import (
 )
 
 log = logging.getLogger("balances.chain")
+#: The client paces this far below its rate limit (see balances.chain.ratelimit).
+HEADROOM = 0.02
 T = TypeVar("T")
 
 
@@ -122,7 +124,8 @@ class StacksClient(HistoryMixin):
             http,
             base_url,
             api_key=key,
-            limiter=limiter or RateLimiter(requests_per_minute, clock=clock, sleep=sleep),
+            limiter=limiter
+            or RateLimiter(requests_per_minute, headroom=HEADROOM, clock=clock, sleep=sleep),
             retry=retry,
             timeout=timeout,
             sleep=sleep,

@@ -5,6 +5,10 @@ The limiter is a GCRA token bucket: every request reserves the next free slot
 until its slot. Reserving before sleeping makes concurrent callers queue in call
 order without a lock, and keeps the pace exact however many tasks wait.
 
+A small ``headroom`` (the client uses 2 %) keeps the pace just under the limit: a
+server counting a sliding window rejects request 901 of a minute even when only
+network jitter made it early.
+
 ``defer`` pushes every future slot past a moment: the client calls it when the API
 answers 429 with ``retry-after``, so the whole client slows down, not just the one
 request that was refused.
@@ -36,6 +40,7 @@ class RateLimiter:
         requests_per_minute: float | None,
         *,
         burst: int = 1,
+        headroom: float = 0.0,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -43,9 +48,15 @@ class RateLimiter:
             raise ConfigError(f"requests_per_minute must be > 0 or None, got {requests_per_minute}")
         if burst < 1:
             raise ConfigError(f"burst must be >= 1, got {burst}")
+        if not 0 <= headroom < 1:
+            raise ConfigError(f"headroom must be in [0, 1), got {headroom}")
         self.requests_per_minute = requests_per_minute
         self.burst = burst
-        self._interval = 0.0 if requests_per_minute is None else 60.0 / requests_per_minute
+        nominal = 0.0 if requests_per_minute is None else 60.0 / requests_per_minute
+        self._nominal = nominal
+        # Pacing exactly at a server's sliding-window limit trips it as soon as one
+        # early request arrives late; ``headroom`` paces that much below the limit.
+        self._interval = nominal / (1 - headroom)
         # A burst of b lets a request start up to (b - 1) intervals before its slot.
         self._tolerance = self._interval * (burst - 1)
         self._clock = clock
@@ -84,5 +95,6 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def minimum_seconds(self, requests: int) -> float:
-        """The least time ``requests`` acquisitions can take at this limit."""
-        return max(0, requests - self.burst) * self._interval
+        """The least time ``requests`` acquisitions can take at the limit itself (the
+        server's bound, without this limiter's headroom)."""
+        return max(0, requests - self.burst) * self._nominal

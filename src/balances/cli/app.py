@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from balances.cli import balance_cmds, bulk_cmds, history_cmds, scheduler_cmds, serve_cmds
+from balances.cli import (
+    balance_cmds,
+    bulk_cmds,
+    cost_cmds,
+    history_cmds,
+    scheduler_cmds,
+    serve_cmds,
+)
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 
@@ -32,6 +39,7 @@ app.command()(history_cmds.portfolio)
 app.command()(history_cmds.backfill)
 app.command()(serve_cmds.serve)
 app.command()(serve_cmds.demo)
+app.command()(cost_cmds.cost)
 
 
 @app.command()

@@ -14,10 +14,11 @@ import hashlib
 import heapq
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from balances.chain.c32 import c32_address
+from balances.domain import Principal
 from balances.stores.current import AddressUpdate, Change, Stamp, TokenKindName
 
 MAINNET = 22
@@ -65,6 +66,14 @@ class Fleet:
     holdings: list[tuple[str, ...]]
     amounts: list[list[int]]
     rng: random.Random
+    principals: list[Principal] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.principals = [Principal.parse(address) for address in self.addresses]
+
+    @property
+    def indices(self) -> range:
+        return range(len(self.addresses))
 
     def stamp(self, at: float) -> Stamp:
         return Stamp(at, EPOCH_HEIGHT + int((at - self.epoch) // BLOCK_SECONDS))
@@ -76,6 +85,12 @@ class Fleet:
             for key, amount in zip(self.holdings[index], self.amounts[index], strict=True)
         }
         return AddressUpdate(self.addresses[index], self.stamp(at), amounts, listing_complete=True)
+
+    def unchanged(self, index: int, at: float) -> AddressUpdate:
+        """A refresh of address ``index`` that re-reads one token and finds it unchanged
+        (a cheap stand-in for a full refresh that changed nothing: the same blob work)."""
+        key, amount = self.holdings[index][0], self.amounts[index][0]
+        return AddressUpdate(self.addresses[index], self.stamp(at), {key: (amount, NATIVE)})
 
     def change(self, index: int, token: int, at: float) -> Change:
         """Move one token's amount (the world changes); the change point it makes."""

@@ -47,19 +47,34 @@ class GroupedMeter(BlobStore):
     """A blob store that meters each key group apart, over one shared ``total`` meter.
 
     ``groups`` maps key prefixes to group names (the longest matching prefix wins;
-    keys matching none belong to ``default``). ``phantom`` (settable) marks keys
-    whose GET misses stand for blobs a complete pre-population would have written:
-    they are counted per group so the caller can bill their bytes.
+    keys matching none belong to ``default``). Operations and transfer are counted
+    per (``phase``, group): the run sets :attr:`phase` to say what it is doing
+    (syncing, or which kind of read), because reads are sampled and scale apart.
+    Bytes stored are counted per group (:meth:`stored`). ``phantom`` (settable)
+    marks keys whose GET misses stand for blobs a complete pre-population would
+    have written; they are counted per (phase, group) so their bytes can be billed.
     """
 
-    def __init__(self, total: MeteredBlobStore, groups: Mapping[str, str], default: str) -> None:
+    def __init__(
+        self,
+        total: MeteredBlobStore,
+        groups: Mapping[str, str],
+        default: str,
+        phases: Sequence[str] = ("sync",),
+    ) -> None:
         self.total = total
         self._prefixes = sorted(groups.items(), key=lambda item: -len(item[0]))
-        names = [*groups.values(), default]
-        self.meters = {name: MeteredBlobStore(total) for name in dict.fromkeys(names)}
+        names = list(dict.fromkeys([*groups.values(), default]))
+        self._stores = {name: MeteredBlobStore(total) for name in names}
+        self.meters = {
+            (phase, name): MeteredBlobStore(self._stores[name])
+            for phase in phases
+            for name in names
+        }
         self._default = default
+        self.phase = phases[0]
         self.phantom: Callable[[str], bool] = lambda _key: False
-        self.phantom_misses: Counter[str] = Counter()
+        self.phantom_misses: Counter[tuple[str, str]] = Counter()
 
     def group(self, key: str) -> str:
         for prefix, name in self._prefixes:
@@ -68,14 +83,14 @@ class GroupedMeter(BlobStore):
         return self._default
 
     def _meter(self, key: str) -> MeteredBlobStore:
-        return self.meters[self.group(key)]
+        return self.meters[(self.phase, self.group(key))]
 
     async def get(self, key: str) -> Blob:
         try:
             return await self._meter(key).get(key)
         except BlobNotFoundError:
             if self.phantom(key):
-                self.phantom_misses[self.group(key)] += 1
+                self.phantom_misses[(self.phase, self.group(key))] += 1
             raise
 
     async def head(self, key: str) -> BlobInfo:
@@ -101,7 +116,7 @@ class GroupedMeter(BlobStore):
         for key in keys_of(keys):
             by_group.setdefault(self.group(key), []).append(key)
         for name, group_keys in by_group.items():
-            await self.meters[name].delete(group_keys)
+            await self.meters[(self.phase, name)].delete(group_keys)
 
     async def close(self) -> None:
         await self.total.close()
@@ -109,12 +124,17 @@ class GroupedMeter(BlobStore):
     def reset(self) -> None:
         """Zero every counter (bytes stored stays: it is state, not traffic)."""
         self.total.reset()
-        for meter in self.meters.values():
+        for meter in [*self._stores.values(), *self.meters.values()]:
             meter.reset()
         self.phantom_misses.clear()
 
-    def snapshots(self) -> dict[str, MeterSnapshot]:
-        return {name: meter.snapshot() for name, meter in self.meters.items()}
+    def snapshots(self) -> dict[tuple[str, str], MeterSnapshot]:
+        """Operations and transfer per (phase, group)."""
+        return {key: meter.snapshot() for key, meter in self.meters.items()}
+
+    def stored(self) -> dict[str, MeterSnapshot]:
+        """Per group; of these, only bytes and blobs stored are meant."""
+        return {name: store.snapshot() for name, store in self._stores.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +159,28 @@ class Extra:
     bytes_downloaded: float = 0.0
 
 
-def scale_snapshot(
+def scale_traffic(
     snapshot: MeterSnapshot, rule: ScaleRule, extra: Extra = Extra()
 ) -> MeterSnapshot:
-    """``snapshot`` (plus ``extra``) at fleet size, rounded to whole counts."""
+    """The operations and transfer of ``snapshot`` (plus ``extra``) at fleet size."""
     operations = {op: round(snapshot.operations.get(op, 0) * rule.op(op)) for op in OPERATIONS}
     return build_snapshot(
         operations,
         uploaded=snapshot.bytes_uploaded * rule.data,
         downloaded=(snapshot.bytes_downloaded + extra.bytes_downloaded) * rule.data,
+        stored=0,
+        blobs=0,
+    )
+
+
+def scale_storage(
+    snapshot: MeterSnapshot, rule: ScaleRule, extra: Extra = Extra()
+) -> MeterSnapshot:
+    """The bytes and blobs stored of ``snapshot`` (plus ``extra``) at fleet size."""
+    return build_snapshot(
+        dict.fromkeys(OPERATIONS, 0),
+        uploaded=0,
+        downloaded=0,
         stored=(snapshot.bytes_stored + extra.bytes_stored) * rule.data,
         blobs=(snapshot.blobs_stored + extra.blobs_stored) * rule.data,
     )

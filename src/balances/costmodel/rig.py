@@ -15,6 +15,7 @@ from typing import Literal
 from balances.blobs import MemoryBlobStore, MeteredBlobStore
 from balances.config import BalanceServiceConfig
 from balances.costmodel.meter import GroupedMeter, ScaleRule
+from balances.costmodel.results import PHASES
 from balances.costmodel.workload import Plan
 from balances.stores.history import BalanceLayout
 from balances.stores.layouts import open_layout
@@ -73,16 +74,17 @@ def config_for(name: LayoutName, plan: Plan) -> BalanceServiceConfig:
 def groups_of(name: LayoutName) -> tuple[dict[str, str], str]:
     """Key prefixes of each metered group, and the group of every other key."""
     if name == "sharded":
-        return {f"{DEFAULT_PREFIX}/journal/": "journal", f"{DEFAULT_PREFIX}/manifest": "manifest"}, (
-            "shards"
-        )
+        return {
+            f"{DEFAULT_PREFIX}/journal/": "journal",
+            f"{DEFAULT_PREFIX}/manifest": "manifest",
+        }, ("shards")
     return {f"{SPEC_PREFIX}/snapshots/": "snapshots", f"{SPEC_PREFIX}/series/": "series"}, "current"
 
 
 def open_rig(name: LayoutName, plan: Plan, start: float) -> Rig:
     clock = SimClock(start)
     groups, default = groups_of(name)
-    meter = GroupedMeter(MeteredBlobStore(MemoryBlobStore()), groups, default)
+    meter = GroupedMeter(MeteredBlobStore(MemoryBlobStore()), groups, default, PHASES)
     layout = open_layout(config_for(name, plan), meter, clock.monotonic, clock.wall)
     return Rig(name, plan, clock, meter, layout)
 
@@ -92,7 +94,7 @@ def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
     factor = rig.plan.factor
     per_address = ScaleRule(factor, factor)
     if rig.name == "spec":
-        return dict.fromkeys(rig.meter.meters, per_address)
+        return dict.fromkeys(rig.meter.stored(), per_address)
     per_segment = rig.plan.production_segments / max(1, segments_written)
     journal = ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0})
     return {"journal": journal, "manifest": ScaleRule(1.0, 1.0), "shards": per_address}

@@ -294,6 +294,14 @@ class ShardedStore:
             if self.shard(address) == shard:
                 del self._tail[address]
 
+    def clear(self) -> None:
+        """Forget every blob held in memory (a cold start; the tail stays: it holds
+        records not yet in any blob)."""
+        self._bases.clear()
+        self._docs.clear()
+        self.manifest.invalidate()
+        self._polled_at = None
+
     def invalidate(self) -> None:
         """Re-check every blob on its next read (after compaction, or for tests)."""
         for base in self._bases.values():

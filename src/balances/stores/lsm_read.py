@@ -62,7 +62,7 @@ async def read_slices(
             gathered.setdefault(key, (kind, []))[1].extend(points)
 
     for (owner, key), series in daily.series.items() if daily else ():
-        if owner == address:
+        if owner == address and (keys is None or key in keys):  # convert only what is asked
             add(key, series.kind, _from_daily(series, start, resolution))
     for doc in months:
         for (owner, key), (kind, points) in doc.series.items() if doc else ():
