@@ -280,8 +280,9 @@ async def _bulk_series(quick: bool) -> list[Result]:
             baseline_name=f"{calls:,} get_balance_history",
             target=1.0,
             note=(
-                f"one balances read and one series read per address; {bulk_time / calls * 1e3:.2f} vs "
-                f"{singles_time / calls * 1e3:.2f} ms per series; best of {repeat}, cold each"
+                "one balances read and one series read per address; "
+                f"{bulk_time / calls * 1e3:.2f} vs {singles_time / calls * 1e3:.2f} ms per "
+                f"series; best of {repeat}, cold each"
             ),
         ),
     ]
