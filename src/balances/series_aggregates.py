@@ -200,7 +200,10 @@ class AggregateStore:
         generated = document.get("generated_at")
         if not isinstance(generated, int | float) or self._wall() - generated > self._ttl:
             return None
+        history = document.get("history")
+        if not isinstance(history, dict):
+            return None  # a broken aggregate is recomputed, never served
         try:
-            return history_from_dict(document["history"], key)
+            return history_from_dict(history, key)
         except CorruptBlobError:
             return None

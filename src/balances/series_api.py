@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from balances.config import BalanceServiceConfig
-from balances.domain import Balance, parse_amount
+from balances.domain import Balance, Granularity, Period, parse_amount
 from balances.errors import BalancesError, RequestTooLargeError, ValidationError
 from balances.series_aggregates import (
     AggregateStore,
@@ -143,6 +143,7 @@ class BalanceSeriesAPI:
         period = _field(request, "period") or "30d"
         granularity = _field(request, "granularity") or "auto"
         start, end = _field(request, "start", "from"), _field(request, "end", "to")
+        Period.parse(period), Granularity.parse(granularity)  # bad: the request, not each item
         series: dict[str, dict[str, Any]] = {}
         errors: list[ItemError] = []
 
@@ -170,10 +171,11 @@ class BalanceSeriesAPI:
         minimum = _field(request, "min_balance", "minBalance")
         floor = 0 if minimum is None else parse_amount(minimum)
         self._check_size(len(addresses), len(tokens))
-        balances: list[Balance] = []
+        found_by: dict[str, list[Balance]] = {}
         errors: list[ItemError] = []
 
         async def of(address: str) -> None:
+            balances = found_by.setdefault(address, [])
             if not tokens:
                 found: Sequence[Balance | BalancesError] = await self.service.get_balances(address)
             else:
@@ -189,7 +191,8 @@ class BalanceSeriesAPI:
         for outcome in await self._per_address(addresses, of):
             if isinstance(outcome, ItemError):
                 errors.append(outcome)
-        return CurrentBulk(balances, errors)
+        ordered = [b for address in addresses for b in found_by.get(address, [])]  # as asked
+        return CurrentBulk(ordered, errors)
 
     async def get_portfolio_performance_bulk(
         self, addresses: Sequence[str], period: str = "30d"
@@ -198,6 +201,7 @@ class BalanceSeriesAPI:
         total: in USD where prices are known, in token amounts always."""
         addresses = _strings(addresses, "addresses")
         self._check_size(len(addresses), 1)
+        Period.parse(period)  # a bad period is the request's error, not each item's
         performance: dict[str, Performance] = {}
         errors: list[ItemError] = []
 

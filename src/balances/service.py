@@ -140,7 +140,11 @@ class BalanceService:
         self._views = ViewBuilder(self.catalog, self.config.stale_after, wall_clock)
         self._address_network = self.config.address_network
         self.price_source = price_source if price_source is not None else self._own_price_source()
-        self.prices = PriceStore(self.blobs) if self.price_source is not None else None
+        self.prices = (
+            PriceStore(self.blobs, recheck_seconds=self.config.cache_timeouts.current, clock=clock)
+            if self.price_source is not None
+            else None
+        )
         self.history = HistoryReader(self.layout, self.prices, wall_clock)
         self.backfiller = Backfiller(
             cast(HistoryChain, self.chain), self.layout, self.blobs, wall_clock=wall_clock

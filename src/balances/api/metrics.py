@@ -119,7 +119,8 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route_template") or getattr(scope.get("route"), "path", None)
+            matched = scope.get("route")  # path_format drops convertors ({tokenId:path})
+            route = scope.get("route_template") or getattr(matched, "path_format", None)
             labels = (scope["method"], route or "unmatched", str(status))
             child = self._children.get(labels)
             if child is None:

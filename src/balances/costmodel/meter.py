@@ -1,22 +1,27 @@
-"""Metering by key group, and scaling a small run's counts up to the fleet.
+"""Metering by key group and phase, and scaling a small run's counts to the fleet.
 
 A run drives a layout over ``GroupedMeter(MeteredBlobStore(MemoryBlobStore()))``:
-every operation passes one :class:`~balances.blobs.MeteredBlobStore` per key group
-(the sharded layout's journal, its manifest, its shard blobs; the spec layout's
-current, series and snapshot blobs) and then the shared one, which meters the
-whole run. Groups exist because their counts scale differently:
+every operation passes a :class:`~balances.blobs.MeteredBlobStore` of its (phase,
+key group), one of its key group, and the shared one, which meters the whole run.
+Phases are what the run was doing: the sync (``apply_many`` and ``maintain``) or a
+kind of read (reads are sampled, so each read phase scales by its own factor).
+Key groups (the sharded layout's journal, manifest and shard blobs; the spec
+layout's current, series and snapshot blobs) exist because the sync's counts scale
+differently:
 
 - what one address (or one shard of ~39 addresses) causes scales with the number
   of addresses: ``x factor`` (operations and bytes);
-- the journal writes one segment per sync cycle with any change, however many
+- the journal writes one segment per ``apply_many`` with any change, however many
   addresses changed (production has ~69 changes a cycle, so a segment nearly every
-  cycle; a run of 500 addresses has ~3.5): its puts, gets and deletes scale to the
-  production segment count, its listings (one per cycle and per compaction) not at
-  all, its bytes (the records) with the addresses;
-- the manifest is one small blob per store: nothing scales.
+  cycle; a run of 117 addresses has ~0.8): its puts, gets and deletes scale to the
+  production segment count, its listings (one per cycle and per compaction, one
+  page either way) not at all, its bytes (the records) with the addresses;
+- the manifest is one small blob per store: nothing scales;
+- the spec layout lists its current blobs in pages of 1,000 addresses: its
+  listings scale by pages.
 
 Scaling every count by ``factor`` would bill the journal's 8,640 segments a month
-twenty times over (about $0.86 of puts that production never makes).
+85 times over (about $3.70 of puts that production never makes).
 """
 
 from __future__ import annotations

@@ -13,11 +13,12 @@ history goes in the way a backfill writes it:
   simulated day, with the current blobs brought to each day's balances first (by
   the layout's own :class:`~balances.stores.address_blobs.AddressBlobBalanceStore`).
 
-Writing 335 days of snapshots for 500 addresses takes minutes (one blob decode and
-encode per address and day), so by default only the last ``snapshot_days`` days
-get real snapshots; the earlier ones are *extrapolated*: their storage at the mean
-measured snapshot size, and each read of one (a GET that finds nothing, billed
-like a hit) as a download of that size. Operation counts are exact either way.
+Writing 335 days of snapshots takes a second per 1,000 address-days (a blob decode
+and encode each), so by default only the last ``snapshot_days`` days get real
+snapshots; the earlier ones are *extrapolated*: their storage at the mean measured
+snapshot size, and each read of one (a GET that finds nothing, billed like a hit)
+as a download of that size. Operation counts are exact either way; against a full
+pre-population (39 addresses, 11 months) storage and transfer agree within 0.1 %.
 Both layouts end the pre-population with one full sync (the listing stamps).
 """
 

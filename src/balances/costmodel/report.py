@@ -14,10 +14,12 @@ Row = tuple[str, str, str]
 FAITHFUL = (
     "Why a scaled run stands for the fleet: each address's writes, reads and bytes are "
     "independent of the others' except in shared blobs, and the run keeps those "
-    "production-sized (256 x scale shards: ~39 addresses per shard blob, as in production; "
-    "the journal, one segment per sync cycle whatever the number of changes, is scaled "
-    "by segments, not addresses). So per-address counts and bytes are multiplied by "
-    "1/scale, the journal's per-segment operations by production's segment count."
+    "production-sized: 256 x scale shards, each filled with ~39 addresses as in production, "
+    "so shard blobs keep their size and a shard is revalidated and compacted as often. So "
+    "the sync's per-address counts and bytes are multiplied by the fleet/run ratio; the "
+    "journal (one segment per apply_many, however many addresses changed) by production's "
+    "segment count; each kind of read, sampled at random times and addresses, by the reads "
+    "it stands for."
 )
 
 

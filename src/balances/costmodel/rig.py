@@ -8,6 +8,7 @@ series-month, 365 days of retention) except the shard count, which scales.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -94,7 +95,9 @@ def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
     factor = rig.plan.factor
     per_address = ScaleRule(factor, factor)
     if rig.name == "spec":
-        return dict.fromkeys(rig.meter.stored(), per_address)
+        # its one listing (maintain's, of the current blobs) pages by 1,000 addresses
+        pages = math.ceil(rig.plan.workload.addresses / 1000) / math.ceil(rig.plan.addresses / 1000)
+        return dict.fromkeys(rig.meter.stored(), ScaleRule(factor, factor, {"list": pages}))
     per_segment = rig.plan.production_segments / max(1, segments_written)
     journal = ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0})
     return {"journal": journal, "manifest": ScaleRule(1.0, 1.0), "shards": per_address}
