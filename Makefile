@@ -37,14 +37,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 serve: $(STAMP)
-	@echo "make serve is not available yet: it needs BalanceService (issue 5) and the" >&2
-	@echo "complete REST API (issue 7). Nothing was started." >&2
-	@exit 1
+	$(BIN)/balances serve $(SERVE_ARGS)
 
 demo: $(STAMP)
-	@echo "make demo is not available yet: it needs the Stacks API stand-in (issue 3) and" >&2
-	@echo "BalanceService with its REST routes (issue 5). Nothing was started." >&2
-	@exit 1
+	$(BIN)/balances demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -111,6 +111,7 @@ async def _demo(host: str, port: int, chain_port: int, every: float, days: int) 
 def _announce(host: str, port: int, chain_url: str, address: str) -> None:
     base = f"http://{host}:{port}"
     console.print("[bold]balances demo[/bold] (offline; Ctrl-C to stop)")
+    console.print(f"  dashboard      {base}/?address={address}")
     console.print(f"  API docs       {base}/docs")
     console.print(f"  a balance      {base}/balances/{address}/stx")
     console.print(f"  all balances   {base}/balances/{address}")
