@@ -142,7 +142,7 @@ class SchedulerSettings(_Frozen):
     enabled: bool = Field(True, description="true or false; run it inside balances serve")
     sync_interval: float = Field(300.0, gt=0, description="seconds between sync passes")
     maintain_interval: float = Field(
-        3600.0, gt=0, description="seconds between compactions, rollups and retention"
+        86400.0, gt=0, description="seconds between compactions, rollups and retention"
     )
     prices_interval: float = Field(3600.0, gt=0, description="seconds between price records")
     aggregates_interval: float = Field(

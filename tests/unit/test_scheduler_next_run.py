@@ -229,11 +229,12 @@ def test_nonsense_is_refused(kwargs: dict[str, Any]) -> None:
 def test_the_default_configuration() -> None:
     config = DEFAULT_SCHEDULER_CONFIG
     assert (config.sync.interval, config.sync.enabled) == (300.0, True)
-    assert (config.maintain.interval, config.maintain.align) == (HOUR, HOUR)
+    assert (config.maintain.interval, config.maintain.align) == (24 * HOUR, 24 * HOUR)
     assert config.prices.interval == config.aggregates.interval == HOUR
     assert config.aggregate_periods == ("30d", "1y")
     assert (config.lease_seconds, config.renew_fraction) == (600.0, 0.5)
     assert config.sync_concurrency is None  # the service's
+    assert config.segment_addresses == 5000  # a pass is one journal segment
     assert config.as_dict()["sync"]["interval"] == 300.0
 
 

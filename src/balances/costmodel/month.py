@@ -1,7 +1,9 @@
 """The measured month: 8,640 sync cycles, a maintenance pass a day, and the reads.
 
 Each cycle passes the addresses whose balances changed in it to
-``layout.apply_many`` in one call, as the scheduler does. A real sync refreshes
+``layout.apply_many`` in one call (``Workload.apply_batch`` splits it the way
+``balances.scheduler`` does, one call per ``sync_concurrency`` addresses: one
+journal segment each, which the sharded layout pays for). A real sync refreshes
 *every* tracked address each cycle; the unchanged ones are not replayed one by one
 (10,000 x 8,640 merges a month), because what they cost is known: nothing in the
 spec layout (its current store remembers each address's blob and skips the write;

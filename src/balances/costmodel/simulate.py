@@ -179,6 +179,12 @@ class Counted:
     phantom_misses: dict[tuple[str, str], int]
     total: MeterSnapshot
 
+    @property
+    def segments(self) -> int:
+        """Journal segments the month's sync wrote (0: a layout without a journal)."""
+        found = self.traffic.get((SYNC, "journal"))
+        return 0 if found is None else found.operations["put"]
+
     @classmethod
     def of(cls, meter: GroupedMeter) -> Counted:
         phantom = dict(meter.phantom_misses)
@@ -193,25 +199,13 @@ def _assemble(
     probes: tuple[Probes, Probes],
     seconds: dict[str, float],
 ) -> LayoutCost:
-    snapshots, stored = counted.traffic, counted.stored
-    segments = snapshots[(SYNC, "journal")].operations["put"] if "journal" in stored else 0
+    segments = counted.segments
     rules = scale_rules(rig, segments)
-    mean = _mean_size(stored.get(SNAPSHOTS))
-    prices = rig.plan.workload.prices
-    parts = []
-    for (phase, group), snapshot in snapshots.items():
-        rule = rules[group] if phase == SYNC else _per_read(traffic.read_factors[phase])
-        missed = counted.phantom_misses.get((phase, group), 0)
-        monthly = scale_traffic(snapshot, rule, Extra(bytes_downloaded=missed * mean))
-        parts.append(Part(phase, group, monthly, monthly.cost_report(prices)))
-    for group, snapshot in stored.items():
-        missing = history.skipped_days * rig.plan.addresses if group == SNAPSHOTS else 0
-        extra = Extra(bytes_stored=missing * mean, blobs_stored=missing)
-        monthly = scale_storage(snapshot, rules[group], extra)
-        parts.append(Part(STORAGE, group, monthly, monthly.cost_report(prices)))
-    kept = tuple(part for part in parts if part.dollars.total or part.monthly.blobs_stored)
-    monthly = add_snapshots([part.monthly for part in kept])
+    mean = _mean_size(counted.stored.get(SNAPSHOTS))
+    parts = _parts(rig, counted, traffic, history, rules, mean)
+    monthly = add_snapshots([part.monthly for part in parts])
     plan = rig.plan
+    prices = plan.workload.prices
     return LayoutCost(
         layout=rig.name,
         scale=plan.scale,
@@ -220,7 +214,7 @@ def _assemble(
         factor=plan.factor,
         monthly=monthly,
         dollars=monthly.cost_report(prices),
-        parts=kept,
+        parts=parts,
         cold_ops=probes[0],
         fresh_ops=probes[1],
         measured=counted.total,
@@ -228,6 +222,31 @@ def _assemble(
         seconds=seconds,
         prices=prices,
     )
+
+
+def _parts(
+    rig: Rig,
+    counted: Counted,
+    traffic: MonthTraffic,
+    history: History,
+    rules: dict[str, ScaleRule],
+    mean: float,
+) -> tuple[Part, ...]:
+    """Each (phase, group)'s traffic and each group's storage at fleet size, with
+    what a shortened pre-population skipped added back (see :mod:`.prepopulate`)."""
+    prices = rig.plan.workload.prices
+    parts = []
+    for (phase, group), snapshot in counted.traffic.items():
+        rule = rules[group] if phase == SYNC else _per_read(traffic.read_factors[phase])
+        missed = counted.phantom_misses.get((phase, group), 0)
+        monthly = scale_traffic(snapshot, rule, Extra(bytes_downloaded=missed * mean))
+        parts.append(Part(phase, group, monthly, monthly.cost_report(prices)))
+    for group, snapshot in counted.stored.items():
+        missing = history.skipped_days * rig.plan.addresses if group == SNAPSHOTS else 0
+        extra = Extra(bytes_stored=missing * mean, blobs_stored=missing)
+        monthly = scale_storage(snapshot, rules[group], extra)
+        parts.append(Part(STORAGE, group, monthly, monthly.cost_report(prices)))
+    return tuple(part for part in parts if part.dollars.total or part.monthly.blobs_stored)
 
 
 def _per_read(factor: float) -> ScaleRule:
@@ -249,7 +268,7 @@ def _notes(
     mean: float,
 ) -> list[str]:
     plan = rig.plan
-    segments = counted.traffic[(SYNC, "journal")].operations["put"] if "journal" in rules else 0
+    segments = counted.segments
     shards = f" in {plan.shards} shards" if rig.name == "sharded" else ""
     reads = ", ".join(f"{kind} x{factor:.4g}" for kind, factor in traffic.read_factors.items())
     notes = [

@@ -65,8 +65,10 @@ class TaskConfig:
 class SchedulerConfig:
     """Every task's schedule, and how a sync pass and the leader lease behave.
 
-    ``sync_concurrency``: addresses per ``Syncer.refresh_many`` batch, which is one
-    journal segment (None: the service's ``sync_concurrency``). ``rate_limit_share``:
+    ``segment_addresses``: addresses per ``Syncer.refresh_many`` call, which writes one
+    journal segment: a whole pass (up to this many) is one billed write however many
+    addresses changed; the chain is read ``sync_concurrency`` at a time meanwhile
+    (None: the service's setting). ``rate_limit_share``:
     the part of the chain client's rate limit one sync pass plans for, over one sync
     interval; the rest is left for reads on demand. ``aggregate_periods``: the
     portfolio periods precomputed for every tracked address. ``lease_seconds``: how
@@ -78,10 +80,13 @@ class SchedulerConfig:
 
     sync: TaskConfig = TaskConfig(300.0)
     prices: TaskConfig = TaskConfig(3600.0)
-    maintain: TaskConfig = TaskConfig(3600.0, align=3600.0)
+    # Daily: compaction downloads and rewrites every shard it touches, so its cost
+    # grows with how often it runs, not with how much changed (docs/storage.md).
+    maintain: TaskConfig = TaskConfig(86400.0, align=86400.0)
     aggregates: TaskConfig = TaskConfig(3600.0)
     aggregate_periods: tuple[str, ...] = ("30d", "1y")
     sync_concurrency: int | None = None
+    segment_addresses: int = 5000
     rate_limit_share: float = 0.8
     lease_seconds: float = 600.0
     renew_fraction: float = 0.5
@@ -90,6 +95,8 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         if self.sync_concurrency is not None and self.sync_concurrency < 1:
             raise ConfigError(f"sync_concurrency must be >= 1, got {self.sync_concurrency}")
+        if self.segment_addresses < 1:
+            raise ConfigError(f"segment_addresses must be >= 1, got {self.segment_addresses}")
         if not 0 < self.rate_limit_share <= 1:
             raise ConfigError(f"rate_limit_share must be in (0, 1], got {self.rate_limit_share}")
         _positive("lease_seconds", self.lease_seconds)

@@ -135,7 +135,7 @@ class BalanceScheduler:
     @property
     def batch_size(self) -> int:
         """Addresses per ``refresh_many`` (one journal segment)."""
-        return self.config.sync_concurrency or self.service.config.sync_concurrency
+        return self.config.segment_addresses
 
     # --- running ---------------------------------------------------------------
 

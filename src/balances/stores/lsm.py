@@ -233,6 +233,7 @@ class ShardedStore:
             load_daily=lambda: self._daily(shard, base.folded),
             load_month=lambda month: self._month(month, shard, base.folded),
             tail=[] if tail is None else tail.points,
+            since=_since(base, name, tail),
         )
 
     async def first_seen(self, address: Principal) -> datetime | None:
@@ -319,6 +320,12 @@ class ShardedStore:
             if base is not None and self._clock() - base.checked_at < self.settings.recheck_seconds:
                 return base
             manifest = await self.manifest.current()
+            if base is not None and base.manifest_seen == manifest.folded_through:
+                # Shard blobs change only in compaction, which then advances the
+                # manifest: while it has not moved, the shard needs no HEAD (one per
+                # shard per recheck was most of this layout's bill).
+                base.checked_at = self._clock()
+                return base
             base = await self._revalidate(shard, base, manifest)
             self._bases[shard] = base
             self._prune(shard, base.folded)
@@ -398,3 +405,11 @@ def _doc_size(doc: MonthSeries | DailyRollup | None) -> int:
     if isinstance(doc, MonthSeries):
         return 200 + sum(120 + 100 * len(points) for _, points in doc.series.values())
     return 200 + sum(160 + 80 * len(s.days) for s in doc.series.values())
+
+
+def _since(base: _Base, address: str, tail: _Tail | None) -> datetime | None:
+    """When ``address``'s history begins, as far as this store knows."""
+    times = [base.doc.since[address]] if address in base.doc.since else []
+    if tail is not None:
+        times += [point.at.timestamp() for _, _, point in tail.points]
+    return datetime.fromtimestamp(min(times), UTC) if times else None

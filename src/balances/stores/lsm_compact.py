@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from balances.blobs import CREATE, IfMatch, WriteMode
 from balances.domain import BalancePoint
@@ -28,6 +28,7 @@ from balances.stores.lsm_read import months_between
 from balances.stores.series_blobs import (
     DailyRollup,
     MonthSeries,
+    Opening,
     SeriesKey,
     ShardCurrent,
     day_of,
@@ -41,6 +42,7 @@ from balances.stores.series_blobs import (
     fold_month,
     month_of,
     trim_daily,
+    with_openings,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ Doc = TypeVar("Doc", ShardCurrent, MonthSeries, DailyRollup)
 Folded = list[tuple[str, Record]]  # (segment id, record)
 ATTEMPTS = 8
 READ_CONCURRENCY = 16
+#: How far back compaction looks for the month before the first one it writes.
+RETENTION_WALK_MONTHS = 13
 #: Months before the retention boundary whose blobs each pass deletes (deletes are free).
 RETENTION_SWEEP_MONTHS = 6
 
@@ -68,11 +72,12 @@ async def compact(store: ShardedStore, now: float) -> MaintenanceReport:
     written = 0
     if pending:
         by_shard = await _records_by_shard(store, pending)
-        keep_from = day_of(
-            datetime.fromtimestamp(now, UTC) - timedelta(days=store.settings.retention_days)
-        )
+        moment = datetime.fromtimestamp(now, UTC)
+        keep_from = day_of(moment - timedelta(days=store.settings.retention_days))
         for shard, records in sorted(by_shard.items()):
-            written += await _compact_shard(store, shard, records, pending[-1], keep_from)
+            written += await _compact_shard(
+                store, shard, records, pending[-1], keep_from, month_of(moment)
+            )
         await store.manifest.advance(pending[-1])
     deleted = await _sweep_retention(store, now)
     await store.journal.delete([*leftover, *pending])
@@ -102,33 +107,25 @@ async def _records_by_shard(store: ShardedStore, ids: Sequence[str]) -> dict[int
 
 
 async def _compact_shard(
-    store: ShardedStore, shard: int, records: Folded, cutoff: str, keep_from_day: int
+    store: ShardedStore,
+    shard: int,
+    records: Folded,
+    cutoff: str,
+    keep_from_day: int,
+    now_month: str,
 ) -> int:
     points: list[tuple[str, SeriesKey, TokenKindName, BalancePoint]] = [
         (segment_id, (record.address, change.key), change.kind, change.point())
         for segment_id, record in records
         for change in record.changes
     ]
-    written = 0
-    months = sorted({month_of(point.at) for _, _, _, point in points})
-    max_points = store.settings.max_points_per_month
-    for month in months:
-
-        def fold(doc: MonthSeries, month: str = month) -> MonthSeries:
-            chosen = _newer_than(points, doc.folded_through, month)
-            return fold_month(doc, chosen, cutoff, max_points)
-
-        written += await _update(
-            store,
-            store.month_key(month, shard),
-            MonthSeries(None),
-            decode_month,
-            encode_month,
-            fold,
-        )
+    by_month: dict[str, list[tuple[str, SeriesKey, TokenKindName, BalancePoint]]] = {}
+    for item in points:
+        by_month.setdefault(month_of(item[3].at), []).append(item)
+    written = await _compact_months(store, shard, by_month, cutoff, now_month)
 
     def fold_day(doc: DailyRollup) -> DailyRollup:
-        rolled = fold_daily(doc, _newer_than(points, doc.folded_through, None), cutoff)
+        rolled = fold_daily(doc, _newer_than(points, doc.folded_through), cutoff)
         return trim_daily(rolled, keep_from_day)
 
     written += await _update(
@@ -160,17 +157,71 @@ async def _compact_shard(
     return written
 
 
+async def _compact_months(
+    store: ShardedStore,
+    shard: int,
+    by_month: dict[str, list[tuple[str, SeriesKey, TokenKindName, BalancePoint]]],
+    cutoff: str,
+    now_month: str,
+) -> int:
+    """Fold the points into their month blobs, and carry every series' closing into
+    the next month's openings, up to the current month (whose blob then exists, so a
+    raw chart finds its opening in the month it starts in)."""
+    chain = months_between_keys(min(by_month), max(max(by_month), now_month))
+    previous = await _closings_before(store, shard, chain[0])
+    max_points = store.settings.max_points_per_month
+    written = 0
+    for month in chain:
+        seen: list[MonthSeries] = []  # the version the update settled on
+
+        def fold(
+            doc: MonthSeries, month: str = month, opening: Any = previous, seen: Any = seen
+        ) -> MonthSeries:
+            chosen = _newer_than(by_month.get(month, []), doc.folded_through)
+            new = fold_month(doc, chosen, cutoff, max_points) if chosen else doc
+            new = with_openings(new, opening)
+            seen[:] = [new]
+            return new
+
+        key = store.month_key(month, shard)
+        written += await _update(store, key, MonthSeries(None), decode_month, encode_month, fold)
+        previous = seen[-1].closings() if seen else previous
+    return written
+
+
+async def _closings_before(
+    store: ShardedStore, shard: int, month: str
+) -> dict[SeriesKey, Opening] | None:
+    """The closings of the newest month blob before ``month`` (None: there is none
+    within retention)."""
+    moment = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
+    for _ in range(RETENTION_WALK_MONTHS):
+        moment = moment - timedelta(days=1)
+        key = store.month_key(month_of(moment), shard)
+        try:
+            blob = await store.blobs.get(key)
+        except BlobNotFoundError:
+            moment = moment.replace(day=1)
+            continue
+        return decode_month(blob.data, key).closings()
+    return None
+
+
+def months_between_keys(first: str, last: str) -> list[str]:
+    """``YYYY-MM`` keys from ``first`` to ``last`` inclusive."""
+    start = datetime.strptime(first + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
+    end = datetime.strptime(last + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
+    return months_between(start, end)
+
+
 def _newer_than(
     points: list[tuple[str, SeriesKey, TokenKindName, BalancePoint]],
     folded: str | None,
-    month: str | None,
 ) -> dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]]:
-    """The points (of ``month``, or all) from segments after ``folded``, by series."""
+    """The points from segments after ``folded``, by series."""
     chosen: dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]] = {}
     for segment_id, key, kind, point in points:
         if folded is not None and segment_id <= folded:
-            continue
-        if month is not None and month_of(point.at) != month:
             continue
         chosen.setdefault(key, (kind, []))[1].append(point)
     return chosen

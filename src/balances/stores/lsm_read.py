@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from balances.domain import BalancePoint
 from balances.domain.series import normalize, value_at
@@ -21,11 +21,16 @@ from balances.stores.series_blobs import (
     DailyRollup,
     DailySeries,
     MonthSeries,
+    Opening,
+    SeriesKey,
     day_of,
     day_start,
+    month_of,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: How many months a raw read walks back for a start month that has no blob.
+WALK_BACK_MONTHS = 13
 TailPoints = Sequence[tuple[str, TokenKindName, BalancePoint]]
 
 
@@ -38,6 +43,10 @@ def months_between(start: datetime, end: datetime) -> list[str]:
     return months
 
 
+Found = list[tuple[SeriesKey, TokenKindName, Sequence[BalancePoint]]]
+MonthLoader = Callable[[str], Awaitable[MonthSeries | None]]
+
+
 async def read_slices(
     address: str,
     start: datetime,
@@ -46,47 +55,89 @@ async def read_slices(
     keys: Collection[str] | None,
     resolution: Resolution,
     load_daily: Callable[[], Awaitable[DailyRollup | None]],
-    load_month: Callable[[str], Awaitable[MonthSeries | None]],
+    load_month: MonthLoader,
     tail: TailPoints,
+    since: datetime | None = None,
 ) -> dict[str, SeriesSlice]:
-    daily = await load_daily()
-    # Raw: every month of the window. Daily: the end's month too, for the changes of the
-    # end's own day up to the end (its close may come after the end).
-    spanned = months_between(start, end) if resolution == "raw" else months_between(end, end)
-    months = list(await asyncio.gather(*(load_month(m) for m in spanned)))
-    last_day = day_start(day_of(end))
+    """Raw: the window's month blobs (the first one's openings give the amounts in
+    force at its start). Daily: the rollup, and the end's month for the changes of
+    the end's own day up to the end (its close may come after the end)."""
+    if resolution == "raw":
+        found = await _raw(load_month, start, end, since)
+    else:
+        found = await _daily(load_daily, load_month, end, keys)
     gathered: dict[str, tuple[TokenKindName, list[BalancePoint]]] = {}
-
-    def add(key: str, kind: TokenKindName, points: Sequence[BalancePoint]) -> None:
-        if keys is None or key in keys:
+    for (owner, key), kind, points in found:
+        if owner == address and (keys is None or key in keys):
             gathered.setdefault(key, (kind, []))[1].extend(points)
-
-    for (owner, key), series in daily.series.items() if daily else ():
-        if owner == address and (keys is None or key in keys):  # convert only what is asked
-            add(key, series.kind, _from_daily(series, start, resolution))
-    for doc in months:
-        for (owner, key), (kind, points) in doc.series.items() if doc else ():
-            if owner == address:
-                add(key, kind, points if resolution == "raw" else _from(points, last_day))
     for key, kind, point in tail:
-        add(key, kind, [point])
+        if keys is None or key in keys:
+            gathered.setdefault(key, (kind, []))[1].append(point)
     return {key: _slice(kind, points, start, end) for key, (kind, points) in gathered.items()}
+
+
+async def _raw(
+    load_month: MonthLoader, start: datetime, end: datetime, since: datetime | None
+) -> Found:
+    months = list(await asyncio.gather(*(load_month(m) for m in months_between(start, end))))
+    first = months[0]
+    openings = first.openings if first is not None else await _walk_back(load_month, start, since)
+    found: Found = [
+        (series_key, kind, [BalancePoint(datetime.fromtimestamp(at, UTC), amount)])
+        for series_key, (kind, amount, at) in openings.items()
+    ]
+    for doc in months:
+        found += [(k, kind, points) for k, (kind, points) in (doc.series.items() if doc else ())]
+    return found
+
+
+async def _daily(
+    load_daily: Callable[[], Awaitable[DailyRollup | None]],
+    load_month: MonthLoader,
+    end: datetime,
+    keys: Collection[str] | None,
+) -> Found:
+    daily, end_month = await asyncio.gather(load_daily(), load_month(month_of(end)))
+    last_day = day_start(day_of(end))
+    found: Found = [
+        (series_key, series.kind, _from_daily(series))
+        for series_key, series in (daily.series.items() if daily else ())
+        if keys is None or series_key[1] in keys  # convert only what is asked
+    ]
+    series = end_month.series.items() if end_month else ()
+    found += [(k, kind, _from(points, last_day)) for k, (kind, points) in series]
+    return found
+
+
+async def _walk_back(
+    load_month: MonthLoader, start: datetime, since: datetime | None
+) -> dict[SeriesKey, Opening]:
+    """The closings of the newest month blob before ``start``'s month (none exists for
+    a month without compaction, such as a quiet shard's): at most back to ``since``,
+    the address's first point, and never further than :data:`WALK_BACK_MONTHS`."""
+    moment, oldest = _month_start(start), None if since is None else _month_start(since)
+    for _ in range(WALK_BACK_MONTHS):
+        moment = _month_start(moment - timedelta(days=1))
+        if oldest is None or moment < oldest:
+            return {}
+        doc = await load_month(month_of(moment))
+        if doc is not None:
+            return doc.closings()
+    return {}
+
+
+def _month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def _from(points: Sequence[BalancePoint], moment: datetime) -> list[BalancePoint]:
     return [point for point in points if point.at >= moment]
 
 
-def _from_daily(series: DailySeries, start: datetime, resolution: Resolution) -> list[BalancePoint]:
-    """The rollup's contribution: every day's last change (daily), or only the last
-    change before the start's day (raw: month blobs give the rest)."""
+def _from_daily(series: DailySeries) -> list[BalancePoint]:
+    """The rollup's points: its opening, then every day's last change."""
     closes = [BalancePoint(datetime.fromtimestamp(c.at, UTC), c.amount) for c in series.days]
-    opening = [] if series.opening is None else [BalancePoint(EPOCH, series.opening)]
-    if resolution == "daily":
-        return opening + closes
-    first_day = day_start(day_of(start))
-    before = [point for point in closes if point.at < first_day]
-    return before[-1:] if before else opening
+    return ([] if series.opening is None else [BalancePoint(EPOCH, series.opening)]) + closes
 
 
 def _slice(

@@ -28,6 +28,7 @@ from balances.stores.current import AddressBalances, Stamp, TokenKindName, Token
 from balances.stores.encoding import corrupt, decode_document, encode_document
 
 SeriesKey = tuple[str, str]  # (address, token key)
+Opening = tuple["TokenKindName", int, float]  # (kind, amount, when it was set)
 _KINDS = ("stx", "native", "map")
 
 
@@ -40,10 +41,24 @@ class ShardCurrent:
 
 @dataclass(frozen=True, slots=True)
 class MonthSeries:
+    """A month's change points, and every series' amount in force at the month's
+    start (``openings``): a raw chart needs no other blob for its opening."""
+
     folded_through: str | None
     series: Mapping[SeriesKey, tuple[TokenKindName, tuple[BalancePoint, ...]]] = field(
         default_factory=dict
     )
+    #: (kind, amount, time of the change that set it): a late point older than that
+    #: change must not override it.
+    openings: Mapping[SeriesKey, Opening] = field(default_factory=dict)
+
+    def closings(self) -> dict[SeriesKey, Opening]:
+        """Every series' amount at the month's end: the next month's openings."""
+        closing = dict(self.openings)
+        for key, (kind, points) in self.series.items():
+            if points:
+                closing[key] = (kind, points[-1].amount, points[-1].at.timestamp())
+        return closing
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,31 +146,45 @@ def decode_current(data: bytes, where: str) -> ShardCurrent:
 
 
 def encode_month(doc: MonthSeries) -> bytes:
-    rows = [
-        [address, key, kind, [[p.at.timestamp(), str(p.amount), p.block_height] for p in points]]
-        for (address, key), (kind, points) in sorted(doc.series.items())
-    ]
-    return encode_document(
-        "series-month", 1, {"folded_through": doc.folded_through, "series": rows}
-    )
+    rows = []
+    for series_key in sorted({*doc.series, *doc.openings}):
+        opening = doc.openings.get(series_key)
+        found = doc.series.get(series_key)
+        kind, points = found if found is not None else (opening[0], ())  # type: ignore[index]
+        rows.append(
+            [
+                *series_key,
+                kind,
+                None if opening is None else [str(opening[1]), opening[2]],
+                [[p.at.timestamp(), str(p.amount), p.block_height] for p in points],
+            ]
+        )
+    body = {"folded_through": doc.folded_through, "series": rows}
+    return encode_document("series-month", 1, body)
 
 
 def decode_month(data: bytes, where: str) -> MonthSeries:
     document = decode_document(data, "series-month", 1, where=where)
     try:
-        series = {
-            (str(address), str(key)): (
-                _kind(kind),
-                tuple(
-                    BalancePoint(datetime.fromtimestamp(at, UTC), _amount(amount), height)
-                    for at, amount, height in points
-                ),
-            )
-            for address, key, kind, points in document["series"]
-        }
-        return MonthSeries(document["folded_through"], series)
+        series: dict[SeriesKey, tuple[TokenKindName, tuple[BalancePoint, ...]]] = {}
+        openings: dict[SeriesKey, Opening] = {}
+        for address, key, kind, opening, points in document["series"]:
+            series_key, kind_name = (str(address), sys.intern(str(key))), _kind(kind)
+            if opening is not None:
+                amount, at = opening
+                openings[series_key] = (kind_name, _amount(amount), float(at))
+            if points:
+                series[series_key] = (kind_name, _month_points(points))
+        return MonthSeries(document["folded_through"], series, openings)
     except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise corrupt(where, f"{type(error).__name__}: {error}") from error
+
+
+def _month_points(rows: Any) -> tuple[BalancePoint, ...]:
+    return tuple(
+        BalancePoint(datetime.fromtimestamp(at, UTC), _amount(amount), height)
+        for at, amount, height in rows
+    )
 
 
 def encode_daily(doc: DailyRollup) -> bytes:
@@ -205,13 +234,22 @@ def fold_month(
     folded_through: str,
     max_points: int,
 ) -> MonthSeries:
-    """``doc`` with ``points`` added, each series normalized and bounded."""
+    """``doc`` with ``points`` added, each series normalized and bounded; the openings
+    are kept (see :func:`with_openings`)."""
     series = dict(doc.series)
     for key, (kind, new) in points.items():
         known = series.get(key)
         merged = normalize([*(known[1] if known else ()), *new])
         series[key] = (kind, tuple(downsample(merged, max_points)))
-    return MonthSeries(folded_through, series)
+    return MonthSeries(folded_through, series, doc.openings)
+
+
+def with_openings(doc: MonthSeries, previous: Mapping[SeriesKey, Opening] | None) -> MonthSeries:
+    """``doc`` opening with the previous month's closings (None: no previous month is
+    known: keep what it has)."""
+    if previous is None:
+        return doc
+    return replace(doc, openings={**doc.openings, **previous})
 
 
 def day_of(moment: datetime) -> int:
