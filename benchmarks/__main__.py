@@ -1,4 +1,6 @@
-"""Run every ``benchmarks/bench_*.py``, print a table, write ``results/latest.json``.
+"""Run every ``benchmarks/bench_*.py``, print a table, write ``results/latest.json``
+and the same table as Markdown in ``results/latest.md`` (for docs/benchmarks.md and
+the README).
 
 Usage: ``python -m benchmarks [--quick] [NAME_FILTER ...]``.
 """
@@ -22,6 +24,7 @@ from benchmarks.harness import Result
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
+MARKDOWN = RESULTS.with_suffix(".md")
 
 
 def discover(filters: list[str]) -> list[str]:
@@ -43,18 +46,34 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+COLUMNS = ("module", "name", "figure", "baseline", "ratio", "target", "met")
+
+
+def _cells(module: str, result: Result) -> tuple[str, ...]:
+    figure = f"{_fmt(result.figure)} {result.unit}"
+    baseline = f"{_fmt(result.baseline)} ({result.baseline_name})" if result.baseline else "-"
+    sign = "<=" if result.lower_is_better else ">="
+    target = f"{sign} {result.target:g}" if result.target is not None else "-"
+    met = {True: "yes", False: "NO", None: "-"}[result.met]
+    ratio = _fmt(result.ratio)
+    return module.removeprefix("bench_"), result.name, figure, baseline, ratio, target, met
+
+
 def render(rows: list[tuple[str, Result]]) -> Table:
     table = Table(title="balances benchmarks")
-    for column in ("module", "name", "figure", "baseline", "ratio", "target", "met"):
+    for column in COLUMNS:
         table.add_column(column)
     for module, result in rows:
-        figure = f"{_fmt(result.figure)} {result.unit}"
-        baseline = f"{_fmt(result.baseline)} ({result.baseline_name})" if result.baseline else "-"
-        sign = "<=" if result.lower_is_better else ">="
-        target = f"{sign} {result.target:g}" if result.target is not None else "-"
-        met = {True: "yes", False: "NO", None: "-"}[result.met]
-        table.add_row(module, result.name, figure, baseline, _fmt(result.ratio), target, met)
+        table.add_row(*_cells(module, result))
     return table
+
+
+def render_markdown(rows: list[tuple[str, Result]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for module, result in rows:
+        cells = (cell.replace("|", "\\|") for cell in _cells(module, result))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": [{"module": module, **result.as_json()} for module, result in rows],
     }
     RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
+    MARKDOWN.write_text(render_markdown(rows), encoding="utf-8")
+    print(f"wrote {RESULTS.relative_to(HERE.parent)} and {MARKDOWN.name}", file=sys.stderr)
     missed = [result.name for _, result in rows if result.met is False]
     if missed:
         print(f"targets missed: {', '.join(missed)}", file=sys.stderr)

@@ -3,7 +3,8 @@
 10,000 addresses x 100 tokens, a sync every 5 minutes, 2 balance changes per
 address per day, a year of history, and 100,000 balance, 20,000 30-day hourly and
 5,000 1-year daily portfolio reads a month, priced at Vercel Blob's list prices
-(no free tier). The real stores run over a metered memory store in simulated time
+(no free tier), with the scheduler's own lease and task-record writes. The real
+stores run over a metered memory store in simulated time
 at a scale (default 1/100 of the fleet, 3 shards, about 3 minutes on two cores;
 ``--quick``: 1/200, one shard, 2 months of history before the measured month and
 30 chart reads of each kind, under a minute), and the counts are scaled back up;

@@ -32,9 +32,9 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (5, ("stores",)),
     (6, ("sync",)),
     (7, ("service", "service_views", "service_history", "series_api", "series_aggregates")),
-    (7, ("costmodel",)),  # drives the stores' layouts over a metered memory store
     (8, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
     (9, ("bootstrap",)),
+    (9, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
     (10, ("api",)),
     (10, ("testing",)),
     (11, ("cli", "__main__")),

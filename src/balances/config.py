@@ -148,9 +148,19 @@ class SchedulerSettings(_Frozen):
     aggregates_interval: float = Field(
         3600.0, gt=0, description="seconds between portfolio aggregate precomputes"
     )
+    aggregate_periods: list[str] = Field(
+        default_factory=list,
+        description="comma-separated periods (30d,1y) precomputed for every tracked "
+        "address; none by default: each is a billed write per address and run",
+    )
     lease_seconds: float = Field(
         600.0, gt=0, description="seconds a leader's lease lasts (replicas: one leader)"
     )
+
+    @field_validator("aggregate_periods", mode="before")
+    @classmethod
+    def _split_periods(cls, value: Any) -> Any:
+        return _split_list(value)
 
 
 SyncOnRead = Literal["never", "missing", "stale"]

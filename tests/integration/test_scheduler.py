@@ -66,7 +66,7 @@ async def tiny_sleep(_seconds: float) -> None:
 
 #: The default configuration with a one-minute lease: the lease tests move the clock
 #: by lease lengths, and a short one keeps their arithmetic readable.
-TEST_CONFIG = replace(DEFAULT_SCHEDULER_CONFIG, lease_seconds=60.0)
+TEST_CONFIG = replace(DEFAULT_SCHEDULER_CONFIG, lease_seconds=60.0, aggregate_periods=("30d",))
 
 
 def only(*names: str, **overrides: Any) -> SchedulerConfig:

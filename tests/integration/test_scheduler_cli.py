@@ -19,7 +19,8 @@ TASKS = ["sync", "prices", "maintain", "aggregates"]
 
 def test_run_once_runs_every_due_task_and_status_reads_the_shared_record(tmp_path: Path) -> None:
     store = f"file://{tmp_path / 'store'}"
-    ran = runner.invoke(app, ["scheduler", "run", "--once", "--store", store])
+    with_aggregates = {"BALANCES_SCHEDULER__AGGREGATE_PERIODS": "30d,1y"}
+    ran = runner.invoke(app, ["scheduler", "run", "--once", "--store", store], env=with_aggregates)
     assert ran.exit_code == 0, ran.output
     shown = json.loads(ran.stdout)
     assert [run["task"] for run in shown["runs"]] == TASKS
@@ -35,7 +36,9 @@ def test_run_once_runs_every_due_task_and_status_reads_the_shared_record(tmp_pat
     assert [shared["tasks"][task]["runs"] for task in TASKS] == [1, 1, 1, 1]
     assert shared["tasks"]["sync"]["next_run"] > shared["tasks"]["sync"]["last_started"]
 
-    again = runner.invoke(app, ["scheduler", "run", "--once", "--store", store])
+    again = runner.invoke(
+        app, ["scheduler", "run", "--once", "--store", store], env=with_aggregates
+    )
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["runs"] == []  # nothing is due yet
 
@@ -46,3 +49,13 @@ def test_status_of_a_store_where_no_scheduler_ran(tmp_path: Path) -> None:
     shared = json.loads(status.stdout)
     assert (shared["lease"], shared["lease_active"]) == (None, False)
     assert all(task["runs"] == 0 for task in shared["tasks"].values())
+
+
+def test_aggregates_are_opt_in(tmp_path: Path) -> None:
+    store = f"file://{tmp_path / 'store'}"
+    ran = runner.invoke(app, ["scheduler", "run", "--once", "--store", store])
+    assert ran.exit_code == 0, ran.output
+    assert [run["task"] for run in json.loads(ran.stdout)["runs"]] == TASKS[:3]
+    status = json.loads(runner.invoke(app, ["scheduler", "status", "--store", store]).stdout)
+    assert status["tasks"]["aggregates"]["enabled"] is False
+    assert status["tasks"]["aggregates"]["next_run"] is None

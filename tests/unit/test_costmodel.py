@@ -28,6 +28,7 @@ from balances.costmodel.fleet import make_fleet
 from balances.costmodel.meter import GroupedMeter, ScaleRule, scale_storage, scale_traffic
 from balances.costmodel.results import DAILY_YEAR, HOURLY_30D
 from balances.domain import Principal
+from balances.scheduler import DEFAULT_SCHEDULER_CONFIG
 from balances.stores.current import AddressUpdate
 from balances.stores.history import BalanceLayout
 from balances.stores.lsm import LsmSettings, ShardedStore
@@ -172,3 +173,24 @@ async def test_a_tiny_simulation_prices_both_layouts_sanely() -> None:
     assert "sharded" in text
     assert "$ total / month" in text
     assert comparison.as_dict()["layouts"]["spec"]["dollars"]["total"] == spec.total
+
+
+async def test_the_scheduler_s_lease_and_task_record_are_priced_unscaled() -> None:
+    """One leader's bookkeeping, the same for any fleet: a lease write per renewal
+    (every ``lease_seconds * renew_fraction``) and a task-record write per finished
+    run of each scheduled task (aggregates are off by default)."""
+    days = 2
+    workload = replace(Workload(), month_days=days, prepopulated_months=1)
+    options = SimOptions(snapshot_days=1, chart_reads=1)
+    comparison = await compare(workload, QUICK_SCALE, seed=5, options=options)
+    config = DEFAULT_SCHEDULER_CONFIG
+    seconds = days * 86_400
+    lease_writes = seconds / (config.lease_seconds * config.renew_fraction)
+    record_writes = sum(
+        seconds / config.task(name).interval for name in ("sync", "prices", "maintain")
+    )
+    assert not config.runs("aggregates")
+    for layout in (comparison.sharded, comparison.spec):
+        bookkeeping = layout.totals_by("group")["scheduler"].monthly.operations
+        assert bookkeeping["put"] == lease_writes + record_writes, layout.layout
+        assert bookkeeping["get"] <= 2  # each document read once, then known

@@ -75,6 +75,7 @@ class Recorder(MemoryBlobStore):
     def __init__(self) -> None:
         super().__init__()
         self.gets: list[str] = []
+        self.heads: list[str] = []
         self.puts: list[str] = []
         self.interleave = False
         self.fail_put_at: int | None = None
@@ -86,6 +87,10 @@ class Recorder(MemoryBlobStore):
         if self.interleave:
             await asyncio.sleep(0)
         return await super().get(key)
+
+    async def head(self, key: str) -> BlobInfo:
+        self.heads.append(key)  # not a get: MemoryBlobStore.head reads through get
+        return (await MemoryBlobStore.get(self, key)).info
 
     async def put(
         self,
@@ -112,6 +117,7 @@ class Recorder(MemoryBlobStore):
 
     def reset_log(self) -> None:
         self.gets.clear()
+        self.heads.clear()
         self.puts.clear()
 
     def gets_under(self, prefix: str) -> list[str]:
@@ -229,6 +235,16 @@ async def seed_workload(rig: Rig, store: ShardedStore) -> float:
             amounts[CAROL] = {TOKEN: 2**100 + step}
         await rig.apply(store, moment, amounts)
     return moment
+
+
+async def compacted_copy(rig: Rig) -> tuple[float, Recorder]:
+    """Seed ``rig``'s blobs (uncompacted), and a clone of them compacted by one pass
+    at the returned time: the state any other compaction must end in."""
+    last = await seed_workload(rig, rig.store())
+    now = last + GRACE + 1
+    clean = await clone(rig.blobs)
+    await rig.store(clean).maintain(now)
+    return now, clean
 
 
 WINDOWS = [
@@ -409,10 +425,7 @@ async def test_segments_within_the_grace_period_are_left() -> None:
 async def test_two_concurrent_compactions_end_like_one() -> None:
     blobs = Recorder()
     rig = Rig(blobs)
-    last = await seed_workload(rig, rig.store())
-    now = last + GRACE + 1
-    alone = await clone(blobs)
-    await rig.store(alone).maintain(now)
+    now, alone = await compacted_copy(rig)
 
     blobs.interleave = True
     first, second = rig.store(), rig.store()
@@ -427,10 +440,7 @@ async def test_two_concurrent_compactions_end_like_one() -> None:
 async def test_a_compaction_that_crashes_midway_loses_nothing(after_write: bool) -> None:
     base = Recorder()
     rig = Rig(base)
-    last = await seed_workload(rig, rig.store())
-    now = last + GRACE + 1
-    clean = await clone(base)
-    await rig.store(clean).maintain(now)
+    now, clean = await compacted_copy(rig)
     clean_state = await decoded_state(clean)
     puts_in_a_pass = len(clean.puts)
     assert puts_in_a_pass >= 5
@@ -445,6 +455,63 @@ async def test_a_compaction_that_crashes_midway_loses_nothing(after_write: bool)
         await assert_answers(rig, rig.store(blobs))  # nothing is lost meanwhile
         await rig.store(blobs).maintain(now)
         assert await decoded_state(blobs) == clean_state, f"crash at put {nth}"
+
+
+SHARD_BLOBS = ("v1/current/", "v1/daily/", "v1/month/")
+
+
+async def test_a_compaction_rewrites_the_blobs_it_wrote_without_downloading_them() -> None:
+    blobs = Recorder()
+    rig = Rig(blobs)
+    store = rig.store()
+    last = await seed_workload(rig, store)
+    await store.maintain(last + GRACE + 1)
+    later = last + DAY
+    await rig.apply(store, later, {ALICE: {"stx": 7}, BOB: {"stx": 8}, CAROL: {TOKEN: 9}})
+    blobs.reset_log()
+
+    report = await store.maintain(later + GRACE + 1)
+    assert report.segments_folded == 1
+    assert report.blobs_written > 0
+    assert [key for key in blobs.gets if key.startswith(SHARD_BLOBS)] == []
+    assert blobs.heads != []  # the month before the pass's first: checked, not downloaded
+    assert blobs.conflicts == 0
+    await assert_answers(rig, rig.store())  # what it wrote is complete for a cold reader
+
+
+async def test_a_blob_another_replica_rewrote_is_read_again_never_overwritten() -> None:
+    blobs = Recorder()
+    rig = Rig(blobs)
+    first, second = rig.store(), rig.store()
+    last = await seed_workload(rig, first)
+    await first.maintain(last + GRACE + 1)
+    # The other replica compacts its own change into the same shard blobs ...
+    await rig.apply(second, last + DAY, {ALICE: {"stx": 70}, CAROL: {TOKEN: 90}})
+    await second.maintain(last + DAY + GRACE + 1)
+    # ... so the first one's copies are stale: its If-Match fails and it reads again.
+    await rig.apply(first, last + 2 * DAY, {ALICE: {TOKEN: 71}, BOB: {"stx": 80}})
+    blobs.reset_log()
+    conflicts = blobs.conflicts
+    await first.maintain(last + 2 * DAY + GRACE + 1)
+    assert blobs.conflicts > conflicts
+    assert [key for key in blobs.gets if key.startswith(SHARD_BLOBS)] != []
+    await assert_answers(rig, rig.store())  # both replicas' changes are in the blobs
+
+
+async def test_a_compaction_whose_reply_was_lost_recovers_in_the_same_process() -> None:
+    base = Recorder()
+    rig = Rig(base)
+    now, clean = await compacted_copy(rig)
+    for nth in range(1, len(clean.puts) + 1):
+        blobs = await clone(base)
+        blobs.reset_log()
+        blobs.fail_put_at, blobs.fail_after_write = nth, True
+        store = rig.store(blobs)
+        with pytest.raises(BlobBackendError):
+            await store.maintain(now)
+        blobs.fail_put_at = None
+        await store.maintain(now)  # its remembered copies must not mislead it
+        assert await decoded_state(blobs) == await decoded_state(clean), f"reply lost at {nth}"
 
 
 async def test_random_updates_over_days_answer_the_same_before_and_after_compaction() -> None:

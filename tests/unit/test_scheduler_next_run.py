@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 from balances.scheduler import DEFAULT_SCHEDULER_CONFIG, SchedulerConfig, TaskConfig, next_run
+from balances.scheduler.config import scheduler_config
 from balances.scheduler.timing import backoff_delay, nearest_grid_point, phase
 
 #: 2024-01-01T10:00:00Z: whole hours are multiples of 3600 from here.
@@ -231,11 +233,31 @@ def test_the_default_configuration() -> None:
     assert (config.sync.interval, config.sync.enabled) == (300.0, True)
     assert (config.maintain.interval, config.maintain.align) == (24 * HOUR, 24 * HOUR)
     assert config.prices.interval == config.aggregates.interval == HOUR
-    assert config.aggregate_periods == ("30d", "1y")
+    # Aggregates are opt-in (a billed write per address and run): off until named.
+    assert config.aggregate_periods == ()
+    assert not config.runs("aggregates")
+    assert config.runs("sync")
+    assert SchedulerConfig(aggregate_periods=("30d",)).runs("aggregates")
     assert (config.lease_seconds, config.renew_fraction) == (600.0, 0.5)
     assert config.sync_concurrency is None  # the service's
     assert config.segment_addresses == 5000  # a pass is one journal segment
     assert config.as_dict()["sync"]["interval"] == 300.0
+
+
+def test_settings_name_the_aggregate_periods() -> None:
+    settings = BalanceServiceConfig.from_env(
+        {"BALANCES_SCHEDULER__AGGREGATE_PERIODS": "30d, 1y"}
+    ).scheduler
+    config = scheduler_config(settings)
+    assert config.aggregate_periods == ("30d", "1y")
+    assert config.runs("aggregates")
+    assert scheduler_config(BalanceServiceConfig().scheduler).aggregate_periods == ()
+    with pytest.raises(ConfigError, match="aggregate_periods"):
+        scheduler_config(
+            BalanceServiceConfig.from_env(
+                {"BALANCES_SCHEDULER__AGGREGATE_PERIODS": "fortnight"}
+            ).scheduler
+        )
 
 
 @pytest.mark.parametrize(

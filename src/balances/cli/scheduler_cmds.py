@@ -24,7 +24,7 @@ from balances.cli.common import (
     run_with_service,
     settings,
 )
-from balances.scheduler import BalanceScheduler
+from balances.scheduler import BalanceScheduler, scheduler_config
 from balances.service import BalanceService
 
 scheduler_app = typer.Typer(
@@ -66,7 +66,7 @@ def status(
 
 
 async def _run_once(service: BalanceService) -> dict[str, Any]:
-    scheduler = BalanceScheduler(service)
+    scheduler = _scheduler(service)
     try:
         runs = await scheduler.run_once()
         return {**scheduler.get_status(), "runs": [run.as_dict() for run in runs]}
@@ -75,7 +75,7 @@ async def _run_once(service: BalanceService) -> dict[str, Any]:
 
 
 async def _run_forever(service: BalanceService) -> None:
-    scheduler = BalanceScheduler(service)
+    scheduler = _scheduler(service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled = []
@@ -90,9 +90,14 @@ async def _run_forever(service: BalanceService) -> None:
             loop.remove_signal_handler(signum)
 
 
+def _scheduler(service: BalanceService) -> BalanceScheduler:
+    """The scheduler that ``BALANCES_SCHEDULER__*`` configures, as ``balances serve`` runs it."""
+    return BalanceScheduler(service, scheduler_config(service.config.scheduler))
+
+
 async def _read_status(service: BalanceService) -> dict[str, Any]:
     """The shared view: who leads (the lease), not whether this process does."""
-    found = await BalanceScheduler(service).load_status()
+    found = await _scheduler(service).load_status()
     lease = found.pop("lease")
     found.pop("owner_id")
     found.pop("leader")

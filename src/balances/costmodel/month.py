@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Literal
 
 from balances.costmodel.fleet import Fleet, changes_between
+from balances.costmodel.overhead import SchedulerOverhead
 from balances.costmodel.prepopulate import apply_all
 from balances.costmodel.results import SYNC
 from balances.costmodel.rig import Rig
@@ -110,10 +111,12 @@ async def run_month(rig: Rig, fleet: Fleet, traffic: MonthTraffic) -> None:
     w = rig.plan.workload
     start = w.month_start.timestamp()
     every = maintain_every(rig)
+    scheduler = SchedulerOverhead(rig.meter, rig.clock.wall)
     for cycle in range(w.cycles):
         at = start + cycle * w.sync_interval_seconds
         rig.clock.set(at)
         rig.meter.phase = SYNC
+        await scheduler.step(cycle * w.sync_interval_seconds)
         await sync_cycle(rig.layout, fleet, traffic, cycle, at, w.apply_batch)
         for read in traffic.reads.get(cycle, ()):
             rig.meter.phase = read.kind  # reads scale apart: they must not meter the sync's work

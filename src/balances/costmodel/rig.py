@@ -24,6 +24,10 @@ from balances.stores.lsm import DEFAULT_PREFIX
 from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
 
 LayoutName = Literal["sharded", "spec"]
+#: The scheduler's lease and task record: one leader's, the same for any fleet size.
+SCHEDULER = "scheduler"
+SCHEDULER_PREFIX = "scheduler"
+ONE_LEADER = ScaleRule(1.0, 1.0)
 LAYOUTS: tuple[LayoutName, ...] = ("sharded", "spec")
 
 
@@ -74,12 +78,18 @@ def config_for(name: LayoutName, plan: Plan) -> BalanceServiceConfig:
 
 def groups_of(name: LayoutName) -> tuple[dict[str, str], str]:
     """Key prefixes of each metered group, and the group of every other key."""
+    scheduler = {f"{SCHEDULER_PREFIX}/": SCHEDULER}
     if name == "sharded":
         return {
             f"{DEFAULT_PREFIX}/journal/": "journal",
             f"{DEFAULT_PREFIX}/manifest": "manifest",
+            **scheduler,
         }, ("shards")
-    return {f"{SPEC_PREFIX}/snapshots/": "snapshots", f"{SPEC_PREFIX}/series/": "series"}, "current"
+    return {
+        f"{SPEC_PREFIX}/snapshots/": "snapshots",
+        f"{SPEC_PREFIX}/series/": "series",
+        **scheduler,
+    }, "current"
 
 
 def open_rig(name: LayoutName, plan: Plan, start: float) -> Rig:
@@ -97,7 +107,13 @@ def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
     if rig.name == "spec":
         # its one listing (maintain's, of the current blobs) pages by 1,000 addresses
         pages = math.ceil(rig.plan.workload.addresses / 1000) / math.ceil(rig.plan.addresses / 1000)
-        return dict.fromkeys(rig.meter.stored(), ScaleRule(factor, factor, {"list": pages}))
+        rules = dict.fromkeys(rig.meter.stored(), ScaleRule(factor, factor, {"list": pages}))
+        return {**rules, SCHEDULER: ONE_LEADER}
     per_segment = rig.plan.production_segments / max(1, segments_written)
     journal = ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0})
-    return {"journal": journal, "manifest": ScaleRule(1.0, 1.0), "shards": per_address}
+    return {
+        "journal": journal,
+        "manifest": ScaleRule(1.0, 1.0),
+        "shards": per_address,
+        SCHEDULER: ONE_LEADER,
+    }

@@ -2,7 +2,8 @@
 
 :func:`simulate` builds a scaled-down fleet (see :mod:`balances.costmodel.workload`),
 pre-populates months of history (:mod:`.prepopulate`), resets the meter, runs one
-month of syncs, maintenance and reads (:mod:`.month`) in simulated time, and scales
+month of syncs, maintenance, reads and the scheduler's bookkeeping (:mod:`.month`,
+:mod:`.overhead`) in simulated time, and scales
 the counts to the fleet (:mod:`.meter`). Why the scaling is faithful: each
 address's writes, reads and bytes are independent of the others', except where a
 blob is shared, and the run keeps every shared blob production-sized: a sharded
@@ -284,6 +285,16 @@ def _notes(
             f"{plan.production_segments:.0f}: its puts/gets/deletes "
             f"x{rules['journal'].default:.4g}, its listings x1, its bytes x{plan.factor:.4g}; "
             "the manifest x1"
+        )
+    if isinstance(rig.layout, ShardedStore):
+        kept = rig.layout.written.stats()
+        production = kept.bytes * plan.workload.production_shards / plan.shards
+        budget = rig.layout.settings.written_cache_bytes
+        notes.append(
+            f"compaction's kept copies of the shard blobs it wrote: {kept.bytes / 1e6:.1f} MB, "
+            f"{production / 1e6:.0f} MB at fleet size (budget {budget / 1e6:.0f} MB"
+            + ("" if production <= budget else "; beyond it, passes download the excess")
+            + ")"
         )
     if history.skipped_days:
         missed = sum(n for (_, group), n in counted.phantom_misses.items() if group == SNAPSHOTS)

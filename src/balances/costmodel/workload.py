@@ -50,7 +50,7 @@ class Workload:
     #: Addresses per ``apply_many`` call (None: a cycle's updates in one call, as the
     #: brief of the cost model has it; the scheduler batches ``sync_concurrency``).
     apply_batch: int | None = None
-    #: Hours between ``maintain()`` passes (24: daily; the scheduler's default is 1).
+    #: Hours between ``maintain()`` passes (24: daily, as the scheduler runs it).
     maintain_interval_hours: int = 24
     #: The measured month: April 2025 has 30 days, so it is a calendar month too.
     month_start: datetime = datetime(2025, 4, 1, tzinfo=UTC)

@@ -2,9 +2,14 @@
 
 :data:`DEFAULT_SCHEDULER_CONFIG` mirrors the original service's default scheduler
 configuration: balances every 5 minutes (the freshness the cost target is set at),
-and hourly the housekeeping that keeps reads cheap — storage maintenance
-(compaction of the journal, daily rollups, retention), USD prices, and the
-precomputed portfolio aggregates. Change one task with :func:`dataclasses.replace`::
+USD prices hourly, and daily the storage maintenance (compaction of the journal,
+daily rollups, retention). Precomputed portfolio aggregates are opt-in: name their
+periods in ``aggregate_periods``. Each aggregate is one billed write per tracked
+address and period and run — for 10,000 addresses, two periods, hourly, 14.4
+million writes ($72) a month at Vercel Blob's prices — while the sharded layout
+reads a one-year portfolio in 2 GETs. They pay off for a small set of addresses
+or on the spec layout (365 GETs per one-year chart). Change one task with
+:func:`dataclasses.replace`::
 
     config = replace(DEFAULT_SCHEDULER_CONFIG, sync=TaskConfig(60.0))
 """
@@ -71,7 +76,8 @@ class SchedulerConfig:
     (None: the service's setting). ``rate_limit_share``:
     the part of the chain client's rate limit one sync pass plans for, over one sync
     interval; the rest is left for reads on demand. ``aggregate_periods``: the
-    portfolio periods precomputed for every tracked address. ``lease_seconds``: how
+    portfolio periods precomputed for every tracked address (none by default; the
+    aggregates task runs only when there are some: see the module docstring). ``lease_seconds``: how
     long a leader's lease lasts (a dead leader is replaced within it; each renewal is a
     billed write, so 10 minutes: 8,640 writes a month); it renews after
     ``renew_fraction`` of it. ``jitter``:
@@ -84,7 +90,7 @@ class SchedulerConfig:
     # grows with how often it runs, not with how much changed (docs/storage.md).
     maintain: TaskConfig = TaskConfig(86400.0, align=86400.0)
     aggregates: TaskConfig = TaskConfig(3600.0)
-    aggregate_periods: tuple[str, ...] = ("30d", "1y")
+    aggregate_periods: tuple[str, ...] = ()
     sync_concurrency: int | None = None
     segment_addresses: int = 5000
     rate_limit_share: float = 0.8
@@ -114,6 +120,10 @@ class SchedulerConfig:
         found: TaskConfig = getattr(self, name)
         return found
 
+    def runs(self, name: TaskName) -> bool:
+        """Whether the task is scheduled: enabled, and for aggregates, with periods."""
+        return self.task(name).enabled and (name != "aggregates" or bool(self.aggregate_periods))
+
     def as_dict(self) -> dict[str, Any]:
         """Plain values (for ``balances scheduler status`` and logs)."""
         plain: dict[str, Any] = {}
@@ -140,5 +150,6 @@ def scheduler_config(settings: SchedulerSettings) -> SchedulerConfig:
         ),
         prices=replace(base.prices, interval=settings.prices_interval),
         aggregates=replace(base.aggregates, interval=settings.aggregates_interval),
+        aggregate_periods=tuple(settings.aggregate_periods),
         lease_seconds=settings.lease_seconds,
     )

@@ -325,7 +325,7 @@ class BalanceScheduler:
 
     def _next_run(self, name: TaskName, now: float) -> float | None:
         task = self.config.task(name)
-        if not task.enabled:
+        if not self.config.runs(name):
             return None
         state = self._states.get(name, TaskState())
         return next_run(
@@ -351,7 +351,7 @@ class BalanceScheduler:
         for name in TASK_NAMES:
             task, state = self.config.task(name), self._states.get(name, TaskState())
             tasks[name] = {
-                "enabled": task.enabled,
+                "enabled": self.config.runs(name),
                 "interval": task.interval,
                 **state.as_dict(),
                 "running": state.running,

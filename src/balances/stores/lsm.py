@@ -55,6 +55,9 @@ from balances.stores.series_blobs import (
 log = logging.getLogger("balances.stores")
 DEFAULT_SHARDS = 256
 DEFAULT_PREFIX = "v1"
+#: How long a written blob is kept for the next compaction: a week, well past the
+#: daily pass (a stale copy costs one failed If-Match write, never a lost update).
+WRITTEN_TTL_SECONDS = 7 * 86400.0
 
 
 def shard_of(address: str, shards: int) -> int:
@@ -103,6 +106,9 @@ class LsmSettings:
     retention_days: int = 365
     compact_grace_seconds: float = 600.0
     blob_cache_bytes: int = 64_000_000
+    #: Compressed shard blobs this process wrote, kept so the next compaction
+    #: rewrites them without downloading them again (its If-Match catches a change).
+    written_cache_bytes: int = 256_000_000
 
 
 class ShardedStore:
@@ -143,6 +149,15 @@ class ShardedStore:
                 clock=clock,
                 name="series-blobs",
             )
+        )
+
+        self.written: TtlLruCache[str, tuple[str, bytes]] = TtlLruCache(
+            ttl=WRITTEN_TTL_SECONDS,
+            max_entries=1_000_000,
+            max_bytes=self.settings.written_cache_bytes,
+            size_of=lambda entry: len(entry[1]),
+            clock=clock,
+            name="written-shard-blobs",
         )
 
     # --- keys ----------------------------------------------------------------
@@ -300,6 +315,7 @@ class ShardedStore:
         records not yet in any blob)."""
         self._bases.clear()
         self._docs.clear()
+        self.written.clear()
         self.manifest.invalidate()
         self._polled_at = None
 

@@ -199,12 +199,26 @@ async def _closings_before(
         moment = moment - timedelta(days=1)
         key = store.month_key(month_of(moment), shard)
         try:
-            blob = await store.blobs.get(key)
+            data = await _read_known(store, key)
         except BlobNotFoundError:
             moment = moment.replace(day=1)
             continue
-        return decode_month(blob.data, key).closings()
+        return decode_month(data, key).closings()
     return None
+
+
+async def _read_known(store: ShardedStore, key: str) -> bytes:
+    """A blob's bytes: this process's written copy if a HEAD shows it is current (a
+    cheap operation that moves no bytes), else a download."""
+    known = store.written.get(key)
+    if known is not None:
+        try:
+            if (await store.blobs.head(key)).etag == known[0]:
+                return known[1]
+        except BlobNotFoundError:
+            store.written.invalidate(key)
+            raise
+    return (await store.blobs.get(key)).data
 
 
 def months_between_keys(first: str, last: str) -> list[str]:
@@ -235,23 +249,35 @@ async def _update(
     encode: Callable[[Doc], bytes],
     change: Callable[[Doc], Doc],
 ) -> int:
-    """Conditional read-modify-write of one blob; 1 if it was written, else 0."""
+    """Conditional read-modify-write of one blob; 1 if it was written, else 0.
+
+    The first attempt starts from the copy this process last wrote, if it still
+    holds one (no download); its If-Match fails if anyone wrote the blob since, and
+    the retry reads it."""
     for attempt in range(ATTEMPTS):
         mode: WriteMode
-        try:
-            blob = await store.blobs.get(key)
-        except BlobNotFoundError:
-            doc, mode = empty, CREATE
+        known = store.written.get(key) if attempt == 0 else None
+        if known is not None:
+            doc, mode = decode(known[1], key), IfMatch(known[0])
         else:
-            doc, mode = decode(blob.data, key), IfMatch(blob.etag)
+            try:
+                blob = await store.blobs.get(key)
+            except BlobNotFoundError:
+                doc, mode = empty, CREATE
+            else:
+                doc, mode = decode(blob.data, key), IfMatch(blob.etag)
         new = change(doc)
         if new == doc:
             return 0
+        data = encode(new)
         try:
-            await store.blobs.put(key, encode(new), mode=mode, content_type=CONTENT_TYPE)
+            info = await store.blobs.put(key, data, mode=mode, content_type=CONTENT_TYPE)
         except PreconditionFailedError:
-            await conflict_pause(attempt)
+            store.written.invalidate(key)
+            if known is None:
+                await conflict_pause(attempt)
             continue
+        store.written.put(key, (info.etag, data))
         return 1
     raise WriteConflictError(f"{key}: compaction lost {ATTEMPTS} conditional writes in a row")
 
@@ -273,5 +299,7 @@ async def _sweep_retention(store: ShardedStore, now: float) -> int:
     keys = [store.month_key(m, s) for m in expired for s in range(store.settings.shards)]
     if keys:
         await store.blobs.delete(keys)
+        for key in keys:
+            store.written.invalidate(key)
     store.retention_swept = first_kept
     return len(keys)

@@ -1,10 +1,10 @@
 """Reading history slices from the sharded layout's blobs and the journal tail.
 
-A raw slice of ``[start, end]`` needs the daily rollup (the last change before the
-start's day: the amount in force then) and the month blobs the window spans; a
-daily slice needs only the rollup (each day's last change). Journal records not yet
-compacted are added from the tail. Everything is normalized together, so a point
-in both a blob and the tail counts once.
+A raw slice of ``[start, end]`` needs only the month blobs the window spans: the
+first one's openings are the amounts in force at its start. A daily slice needs the
+rollup (each day's last change) and the end's month (the end day's own changes).
+Journal records not yet compacted are added from the tail. Everything is
+normalized together, so a point in both a blob and the tail counts once.
 """
 
 from __future__ import annotations
