@@ -19,9 +19,9 @@ from balances.chain.observer import decode_dropped, decode_mempool, decode_new_b
 from balances.chain.rawtx import parse_raw_tx
 from balances.chain.wire_blocks import BlockTxSummary, V1Event, V1Transaction
 from balances.errors import InvalidDeliveryError
-from conftest import REFERENCE_DIR
 
-CHAINHOOK = REFERENCE_DIR / "chainhook"
+# The repository's parent holds shared/reference (in CI too); a missing file fails.
+CHAINHOOK = Path(__file__).resolve().parents[3] / "shared" / "reference" / "chainhook"
 FIXTURE = CHAINHOOK / "v1-fixtures" / "stacks-testnet-block-107605.json"
 WBTC = "ST3AXH4EBHD63FCFPTZ8GR29TNTVWDYPGY0KDY5E5.Wrapped-Bitcoin::wrapped-bitcoin"
 ALICE = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"
