@@ -32,7 +32,17 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (5, ("stores",)),
     (6, ("sync",)),
     (7, ("ingest",)),  # folds blocks into the stores; reads pairs through the syncer's chain
-    (8, ("service", "service_views", "service_history", "series_api", "series_aggregates")),
+    (
+        8,
+        (
+            "service",
+            "service_views",
+            "service_history",
+            "service_ingest",
+            "series_api",
+            "series_aggregates",
+        ),
+    ),
     (9, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
     (10, ("bootstrap",)),
     (10, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping

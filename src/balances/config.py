@@ -163,6 +163,65 @@ class SchedulerSettings(_Frozen):
         return _split_list(value)
 
 
+IngestSource = Literal["pull", "chainhook", "observer"]
+
+
+class IngestConfig(_Frozen):
+    """Block ingestion (docs/ingestion.md): balances kept fresh by folding each block's
+    events, at a cost that grows with chain activity, not with the tracked set."""
+
+    enabled: bool = Field(
+        True,
+        description="true or false; balances serve folds blocks (false: only the scheduler's "
+        "polling sync keeps tracked addresses fresh)",
+    )
+    source: IngestSource = Field(
+        "pull",
+        description="pull (the Stacks API's block routes; no key needed), chainhook "
+        "(deliveries to POST /ingest/chainhook) or observer (a stacks-node's event observer "
+        "posting to /new_block ...)",
+    )
+    chainhook_secret: SecretStr | None = Field(
+        None, description="the Chainhook consumer secret (Authorization: Bearer ...)"
+    )
+    observer_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="comma-separated client addresses allowed to post node observer events "
+        "(the node sends no credentials)",
+    )
+    flush_seconds: float = Field(
+        30.0, gt=0, le=60, description="seconds (at most 60) before applied blocks are written"
+    )
+    mark_seconds: float = Field(
+        600.0, gt=0, description="seconds; a quiet chain's cursor is written this often"
+    )
+    window_blocks: int = Field(128, ge=1, description="recent blocks kept to undo a reorg")
+    max_lag_blocks: int = Field(
+        720, ge=1, description="blocks behind the tip beyond which ingestion resumes from the tip"
+    )
+    fresh_lag_blocks: int = Field(
+        12, ge=0, description="blocks behind the tip within which ingestion vouches for freshness"
+    )
+    batch_blocks: int = Field(
+        2, ge=1, le=10, description="blocks whose events the pull source reads in one request"
+    )
+    block_seconds: float = Field(
+        5.0, gt=0, description="seconds between blocks expected until measured (pull timing)"
+    )
+    reorg_reads: int = Field(200, ge=0, description="pairs re-read after a reorg to check its undo")
+    reconcile_seconds: float = Field(
+        60.0, gt=0, description="seconds between drift checks of a rotating sample"
+    )
+    reconcile_addresses: int = Field(
+        1, ge=0, description="tracked addresses re-read per drift check (0: none)"
+    )
+
+    @field_validator("observer_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
 SyncOnRead = Literal["never", "missing", "stale"]
 Layout = Literal["sharded", "spec"]
 
@@ -251,6 +310,7 @@ class BalanceServiceConfig(_Frozen):
     )
     prices: PriceConfig = Field(default_factory=PriceConfig)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     track_on_read: bool = Field(
         True, description="true or false; an address read once is kept fresh by the scheduler"
     )

@@ -14,8 +14,9 @@ local store ``./.balances`` and the Hiro mainnet API).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -33,7 +34,7 @@ from balances.blobs import (
 from balances.chain.history import HistoryReader as HistoryChain
 from balances.chain.networks import create_client
 from balances.chain.protocol import ChainReader
-from balances.config import BalanceServiceConfig, SyncOnRead
+from balances.config import BalanceServiceConfig, IngestSource, SyncOnRead
 from balances.domain import (
     DEFAULT_PERIOD,
     Balance,
@@ -58,6 +59,7 @@ from balances.service_history import (
     HistoryReader,
     PortfolioHistory,
 )
+from balances.service_ingest import Ingestion
 from balances.service_views import (
     BalanceRequest,
     BatchItem,
@@ -78,6 +80,7 @@ from balances.sync.backfill import Backfiller, BackfillReport, Progress
 from balances.sync.catalog import TokenCatalog
 from balances.sync.syncer import Syncer, SyncOutcome
 
+log = logging.getLogger("balances.service")
 #: How long a failed refresh is served from the cache before the chain is tried again.
 ERROR_TTL = 15.0
 
@@ -128,6 +131,7 @@ class BalanceService:
             concurrency=self.config.sync_concurrency,
             clock=clock,
             wall_clock=wall_clock,
+            exact_heights=self.config.ingest.enabled,
         )
         self.cache: TtlLruCache[str, AddressBalances] = TtlLruCache(
             ttl=self.config.cache_timeouts.current,
@@ -149,6 +153,18 @@ class BalanceService:
         self.backfiller = Backfiller(
             cast(HistoryChain, self.chain), self.layout, self.blobs, wall_clock=wall_clock
         )
+        #: Block ingestion, once :meth:`ingestion_for` built it (``balances serve`` does).
+        self.ingestion: Ingestion | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def ingestion_for(self, source: IngestSource | None = None) -> Ingestion:
+        """Block ingestion over this service's store and chain (built once): answers of
+        the addresses it keeps fresh carry its cursor as their freshness."""
+        if self.ingestion is None:
+            self.ingestion = Ingestion(self, source)
+            self._views.coverage = self.ingestion.coverage
+            self._views.pending = self.ingestion.pending
+        return self.ingestion
 
     def _own_store(self) -> BlobStore:
         store = open_configured_store(self.config)
@@ -171,6 +187,10 @@ class BalanceService:
         )
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self.ingestion is not None and self.ingestion.running:
+            await self.ingestion.stop()
         await self.catalog.flush()
         for release in reversed(self._owned):
             outcome = release()
@@ -463,9 +483,29 @@ class BalanceService:
     # --- tracking and tokens ---------------------------------------------------
 
     async def track(self, address: str, token_ids: Iterable[str] = ()) -> TrackedAddress:
-        """Keep ``address`` fresh (and read these map-based tokens for it)."""
+        """Keep ``address`` fresh (and read these map-based tokens for it). With block
+        ingestion running, it is read once now (its anchor); blocks keep it fresh."""
         principal = self._principal(address)
-        return await self.tracked.track(principal, [self._token(t) for t in token_ids])
+        entry = await self.tracked.track(principal, [self._token(t) for t in token_ids])
+        if self.ingestion is not None and self.ingestion.running:
+            await self.ingestion.index.refresh(force=True)
+            self._spawn(self._anchor([principal]))
+        return entry
+
+    async def _anchor(self, principals: list[Principal]) -> None:
+        try:
+            await self.syncer.refresh_many(principals, confirm=True)
+        except BalancesError as error:
+            log.info(
+                "anchoring %d addresses failed (the scheduler retries): %s", len(principals), error
+            )
+        for principal in principals:
+            self.cache.invalidate(str(principal))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def untrack(self, address: str, token_ids: Iterable[str] | None = None) -> bool:
         principal = self._principal(address)

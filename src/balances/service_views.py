@@ -20,7 +20,8 @@ from balances.errors import (
     InvalidAddressError,
     ValidationError,
 )
-from balances.stores.current import AddressBalances, TokenKindName, TokenState
+from balances.ingest.pending import PendingAmounts
+from balances.stores.current import AddressBalances, Stamp, TokenKindName, TokenState
 from balances.stores.tokens import TokenInfo
 from balances.sync.catalog import TokenCatalog
 
@@ -125,6 +126,11 @@ class ViewBuilder:
         self._catalog = catalog
         self._stale_after = stale_after
         self._wall = wall_clock
+        #: Block ingestion's word on an address: the stamp (its cursor) every balance of
+        #: it is confirmed at, or None (then each amount's own read time counts).
+        self.coverage: Callable[[str, AddressBalances], Stamp | None] = _no_coverage
+        #: Pending (mempool) amounts of (address, token), where a source gives them.
+        self.pending: Callable[[str, str], PendingAmounts | None] = _no_pending
 
     @staticmethod
     def check_network(principal: Principal, expected: str, network: str) -> None:
@@ -182,6 +188,9 @@ class ViewBuilder:
         if with_errors and balances.errors:
             return True
         oldest = self._wall() - need.max_age
+        covered = self.coverage(balances.address, balances)
+        if covered is not None and covered.at >= oldest and not balances.errors:
+            return True
         return all(state is not None and state.stamp.at >= oldest for state in states)
 
     def _states(self, balances: AddressBalances, need: Need) -> list[TokenState | None]:
@@ -268,7 +277,11 @@ class ViewBuilder:
             return error or BalanceNotFoundError(
                 f"the {token} balance of {principal} has not been read yet"
             )
-        at = state.stamp.at
+        stamp = state.stamp
+        covered = self.coverage(principal, balances) if error is None else None
+        if covered is not None and covered.at >= stamp.at:
+            stamp = covered  # ingestion confirms the amount up to its cursor
+        at = stamp.at
         updated = times.get(at)
         if updated is None:
             updated = times[at] = datetime.fromtimestamp(at, UTC)
@@ -276,18 +289,29 @@ class ViewBuilder:
         decimals = None if info is None else info.decimals
         if source == "chain" and error is not None:
             source = "store"  # the refresh failed: this amount is what was stored before
+        pending = self.pending(principal, str(token))
         return Balance(
             address=principal,
             token_id=_shown_id(token, balances),
             amount=state.amount,
             decimals=DEFAULT_DECIMALS if decimals is None else decimals,
             updated_at=updated,
-            block_height=state.stamp.block_height,
+            block_height=stamp.block_height,
             source=source,
             stale=error is not None or age > self._stale_after,
             error=None if error is None else str(error),
             symbol=None if info is None else info.symbol,
+            pending_inbound=None if pending is None else pending.inbound,
+            pending_outbound=None if pending is None else pending.outbound,
         )
+
+
+def _no_coverage(address: str, balances: AddressBalances) -> Stamp | None:
+    return None
+
+
+def _no_pending(address: str, token: str) -> PendingAmounts | None:
+    return None
 
 
 def _shown_id(token: TokenId, balances: AddressBalances) -> str:

@@ -91,9 +91,9 @@ def record_batches(service: BalanceService) -> list[list[str]]:
     batches: list[list[str]] = []
     original = service.syncer.refresh_many
 
-    async def spy(addresses: Sequence[Principal]) -> list[SyncOutcome]:
+    async def spy(addresses: Sequence[Principal], **options: Any) -> list[SyncOutcome]:
         batches.append([str(a) for a in addresses])
-        return await original(addresses)
+        return await original(addresses, **options)
 
     service.syncer.refresh_many = spy  # type: ignore[method-assign]
     return batches

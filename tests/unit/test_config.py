@@ -47,12 +47,12 @@ def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_api_key_keeps_the_known_mainnet_url_and_raises_the_rate_limit() -> None:
-    config = BalanceServiceConfig.from_env({"BALANCES_NETWORKS__MAINNET__API_KEY": "secret"})
+    config = BalanceServiceConfig.from_env({"BALANCES_NETWORKS__MAINNET__API_KEY": "hiro-key-93f1"})
     mainnet = config.active_network
     assert mainnet.api_url == "https://api.hiro.so"
     assert mainnet.api_key is not None
-    assert mainnet.api_key.get_secret_value() == "secret"
-    assert "secret" not in repr(config)
+    assert mainnet.api_key.get_secret_value() == "hiro-key-93f1"
+    assert "hiro-key-93f1" not in repr(config)
     assert mainnet.rate_limit == 900
     assert config.networks["testnet"].rate_limit == 25
 

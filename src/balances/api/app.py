@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -10,7 +11,7 @@ from importlib.metadata import version
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
-from balances.api import dashboard, routes_balances, routes_bulk, routes_history
+from balances.api import dashboard, routes_balances, routes_bulk, routes_history, routes_ingest
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
@@ -20,6 +21,7 @@ from balances.config import BalanceServiceConfig
 from balances.scheduler import BalanceScheduler, scheduler_config
 from balances.series_api import BalanceSeriesAPI
 from balances.service import BalanceService
+from balances.service_ingest import supervise
 
 DESCRIPTION = """Token balances on the Stacks blockchain: STX, SIP-010 tokens and map-based
 ("subnet") credit tokens, with the freshness of every answer (`updated_at`,
@@ -48,6 +50,7 @@ async def health(svc: Service, request: Request) -> HealthOut:
             evictions=stats.evictions,
         ),
         scheduler=None if running is None else running.get_status(),
+        ingestion=None if svc.ingestion is None else svc.ingestion.status().as_dict(),
     )
 
 
@@ -56,6 +59,7 @@ def create_app(
     *,
     service: BalanceService | None = None,
     scheduler: bool | None = None,
+    ingest: bool | None = None,
 ) -> FastAPI:
     """The API over ``service`` (default: a :class:`BalanceService` built from ``config``,
     itself from ``BALANCES_*`` variables when None). A service the app builds is
@@ -64,6 +68,10 @@ def create_app(
     ``scheduler``: run the background scheduler while the app serves (None: when the
     app builds its own service and ``scheduler.enabled`` is set, as ``balances serve``
     does). Its status is at ``/scheduler``, ``/health`` and ``/metrics``.
+
+    ``ingest``: fold blocks while the app serves (None: when the app builds its own
+    service and ``ingest.enabled`` is set), on the replica that holds the scheduler's
+    lease (on this one, without a scheduler). Status at ``/ingest/status``.
     """
     owned = service is None
     svc = service if service is not None else BalanceService(config)
@@ -72,16 +80,27 @@ def create_app(
     background = (
         BalanceScheduler(svc, scheduler_config(config.scheduler)) if run_scheduler else None
     )
+    run_ingest = (owned and config.ingest.enabled) if ingest is None else ingest
+    ingestion = svc.ingestion_for() if run_ingest else None
+
+    def leading() -> bool:
+        assert background is not None
+        return background.lease.holds(time.time())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None if background is None else asyncio.create_task(background.run_forever(stop))
+        tasks = []
+        if background is not None:
+            tasks.append(asyncio.create_task(background.run_forever(stop)))
+        if ingestion is not None:
+            chosen = None if background is None else leading
+            tasks.append(asyncio.create_task(supervise(ingestion, chosen, stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 await task
             if owned:
                 await svc.close()
@@ -110,6 +129,7 @@ def create_app(
     install_error_handlers(app)
     install_metrics(app, svc)
     app.include_router(health_router)
+    app.include_router(routes_ingest.router)
     app.include_router(routes_bulk.router)  # before /balances/{address}/... routes
     app.include_router(routes_history.router)  # before the catch-all /balances/{a}/{token}
     app.include_router(routes_balances.router)

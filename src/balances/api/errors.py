@@ -23,7 +23,9 @@ from balances.errors import (
     ChainUnavailableError,
     ConfigError,
     ContractNotFoundError,
+    IngestError,
     InvalidAddressError,
+    InvalidDeliveryError,
     InvalidGranularityError,
     InvalidPeriodError,
     InvalidTokenIdError,
@@ -58,6 +60,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidTokenIdError, 400, "invalid_token_id"),
     (InvalidPeriodError, 400, "invalid_period"),
     (InvalidGranularityError, 400, "invalid_granularity"),
+    (InvalidDeliveryError, 400, "invalid_delivery"),
     (ValidationError, 400, "invalid_request"),
     (BalanceNotFoundError, 404, "balance_not_found"),
     (ContractNotFoundError, 404, "token_not_found"),
@@ -67,6 +70,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (ChainUnavailableError, 503, "chain_unavailable"),
     (ChainError, 502, "chain_error"),
     (BlobStoreError, 503, "storage_unavailable"),
+    (IngestError, 503, "ingestion_unavailable"),
     (ConfigError, 500, "configuration_error"),
 )
 

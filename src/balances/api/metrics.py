@@ -36,6 +36,38 @@ class ServiceCollector(Collector):
         yield from self._chain()
         yield from self._blobs()
         yield from self._scheduler_runs()
+        yield from self._ingestion()
+
+    def _ingestion(self) -> Iterator[Any]:
+        ingestion = self._service.ingestion
+        if ingestion is None:
+            return
+        status = ingestion.status()
+        stats = status.stats
+        for name, value in (("lag_blocks", status.lag_blocks), ("lag_seconds", status.lag_seconds)):
+            if value is not None:
+                yield GaugeMetricFamily(f"balances_ingest_{name}", f"ingestion {name}", value=value)
+        for name, value, help_text in (
+            ("blocks_applied", stats.blocks_applied, "blocks folded into balances"),
+            ("reorgs", stats.reorgs, "reorgs undone"),
+            ("blocks_undone", stats.blocks_undone, "orphaned blocks undone"),
+            ("pairs_read", stats.pairs_read, "pairs read as of their block"),
+            ("flushes", stats.flushes, "journal segments ingestion wrote"),
+            ("fallbacks", stats.fallbacks, "times ingestion resumed from the tip"),
+        ):
+            yield CounterMetricFamily(f"balances_ingest_{name}", help_text, value=value)
+        for name, counts in (
+            ("drift_found", stats.drift_found),
+            ("drift_repaired", stats.drift_repaired),
+        ):
+            family = CounterMetricFamily(
+                f"balances_ingest_{name}",
+                f"drift {name.split('_')[1]} by token kind",
+                labels=["kind"],
+            )
+            for kind in ("stx", "native", "map"):
+                family.add_metric([kind], counts.get(kind, 0))
+            yield family
 
     def _cache(self) -> Iterator[Any]:
         stats = self._service.cache.stats()

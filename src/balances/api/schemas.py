@@ -21,6 +21,11 @@ class ErrorOut(_Out):
     message: str = Field(description="what was wrong and what is accepted")
 
 
+class PendingOut(_Out):
+    inbound: str = Field(description="base units the mempool will credit (decimal string)")
+    outbound: str = Field(description="base units the mempool will debit, fees included")
+
+
 class BalanceOut(_Out):
     address: str
     token_id: str = Field(description="the contract id (or stx)")
@@ -33,6 +38,9 @@ class BalanceOut(_Out):
     source: Literal["cache", "store", "chain"]
     stale: bool = Field(description="older than the staleness limit, or the last refresh failed")
     error: str | None = Field(description="why the last refresh failed, when it did")
+    pending: PendingOut | None = Field(
+        None, description="unconfirmed mempool amounts, apart from the balance (null: unknown)"
+    )
 
     @classmethod
     def of(cls, balance: Balance) -> BalanceOut:
@@ -100,4 +108,7 @@ class HealthOut(_Out):
     cache: CacheOut
     scheduler: dict[str, Any] | None = Field(
         None, description="the background tasks' last and next runs (null: not running)"
+    )
+    ingestion: dict[str, Any] | None = Field(
+        None, description="block ingestion: its cursor, lag and counts (null: not set up)"
     )

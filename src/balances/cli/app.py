@@ -13,6 +13,7 @@ from balances.cli import (
     bulk_cmds,
     cost_cmds,
     history_cmds,
+    ingest_cmds,
     scheduler_cmds,
     serve_cmds,
 )
@@ -32,6 +33,7 @@ app.add_typer(balance_cmds.track_app, name="track")
 app.add_typer(bulk_cmds.bulk_app, name="bulk")
 app.add_typer(bulk_cmds.cache_app, name="cache")
 app.add_typer(scheduler_cmds.scheduler_app, name="scheduler")
+app.add_typer(ingest_cmds.ingest_app, name="ingest")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)

@@ -33,11 +33,20 @@ ScaleOption = Annotated[
     ),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the fleet and its traffic.")]
+PollingOption = Annotated[
+    bool,
+    typer.Option(
+        "--polling",
+        help="Price our layout on the polling sync (BALANCES_INGEST__ENABLED=false), "
+        "not on block ingestion.",
+    ),
+]
 
 
 def cost(
     scale: ScaleOption = DEFAULT_SCALE,
     seed: SeedOption = 0,
+    polling: PollingOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Simulate a month of the reference workload on both layouts and price it."""
@@ -50,7 +59,7 @@ def cost(
         highlight=False,
     )
     try:
-        comparison = asyncio.run(compare(workload, scale, seed, parallel=True))
+        comparison = asyncio.run(compare(workload, scale, seed, parallel=True, ingestion=not polling))
     except ValueError as error:
         fail(str(error), 2)
     if as_json:

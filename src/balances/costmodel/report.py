@@ -111,12 +111,21 @@ def check_rows(comparison: CostComparison) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def sync_text(comparison: CostComparison) -> str:
+    """How each layout was kept fresh in the run."""
+    w = comparison.workload
+    polling = f"a sync every {w.sync_interval_seconds // 60} min"
+    if not comparison.ingestion:
+        return polling
+    return f"ours on block ingestion (a flush every {w.ingest_flush_seconds} s), spec {polling}"
+
+
 def render_tables(comparison: CostComparison) -> list[Table]:
     """Rich tables: both layouts side by side, the groups, the targets."""
     w = comparison.workload
     title = (
         f"Storage cost, one month at {w.prices.name} prices: {w.addresses:,} addresses x "
-        f"{w.tokens_per_address} tokens, a sync every {w.sync_interval_seconds // 60} min"
+        f"{w.tokens_per_address} tokens, {sync_text(comparison)}"
     )
     side = Table(title=title)
     for column in ("", "sharded (ours)", "spec"):
@@ -150,7 +159,8 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
 
 def render_text(comparison: CostComparison) -> str:
     """The same as :func:`render_tables`, as plain text."""
-    lines = _columns([("", "sharded (ours)", "spec"), *comparison_rows(comparison)])
+    lines = [sync_text(comparison), ""]
+    lines += _columns([("", "sharded (ours)", "spec"), *comparison_rows(comparison)])
     for by in BREAKDOWNS:
         rows = [("layout", by, *BREAKDOWN_COLUMNS)]
         for layout in (comparison.sharded, comparison.spec):

@@ -122,6 +122,8 @@ class CostComparison:
     seed: int
     sharded: LayoutCost
     spec: LayoutCost
+    #: The sharded layout ran on block ingestion (else on the polling sync).
+    ingestion: bool = False
 
     @property
     def ratio(self) -> float:
@@ -143,6 +145,7 @@ class CostComparison:
             "workload": workload,
             "targets": asdict(self.targets),
             "seed": self.seed,
+            "sharded_sync": "ingestion" if self.ingestion else "polling",
             "ratio": self.ratio,
             "checks": [{**asdict(c), "met": c.met} for c in self.checks()],
             "layouts": {"sharded": self.sharded.as_dict(), "spec": self.spec.as_dict()},

@@ -324,19 +324,33 @@ async def compare(
     options: SimOptions | None = None,
     targets: Targets | None = None,
     parallel: bool = False,
+    ingestion: bool = True,
 ) -> CostComparison:
-    """Both layouts on the same fleet and traffic; ``parallel``: one process each."""
+    """Both layouts on the same fleet and traffic; ``parallel``: one process each.
+
+    ``ingestion``: the sharded layout is kept fresh by block ingestion (a segment per
+    flush of what changed, nothing for unchanged addresses), as ``balances serve``
+    runs by default; the spec layout is always synced by polling (it cannot ingest).
+    """
     workload, options = workload or Workload(), options or SimOptions()
+    runs: list[tuple[LayoutName, Workload, SimOptions]] = [("spec", workload, options)]
+    if ingestion:
+        runs.insert(
+            0, ("sharded", workload.on_ingestion(), replace(options, refresh_unchanged=False))
+        )
+    else:
+        runs.insert(0, ("sharded", workload, options))
     if parallel:
         loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-            runs = [
-                loop.run_in_executor(pool, simulate_blocking, name, workload, scale, seed, options)
-                for name in ("sharded", "spec")
+            futures = [
+                loop.run_in_executor(pool, simulate_blocking, name, load, scale, seed, opts)
+                for name, load, opts in runs
             ]
-            sharded, spec = await asyncio.gather(*runs)
+            sharded, spec = await asyncio.gather(*futures)
     else:
-        sharded = await simulate("sharded", workload, scale, seed, options=options)
-        spec = await simulate("spec", workload, scale, seed, options=options)
-    return CostComparison(workload, targets or Targets(), seed, sharded, spec)
+        sharded, spec = [
+            await simulate(name, load, scale, seed, options=opts) for name, load, opts in runs
+        ]
+    return CostComparison(workload, targets or Targets(), seed, sharded, spec, ingestion)

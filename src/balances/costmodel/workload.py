@@ -11,7 +11,7 @@ in production and its blobs keep their size).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from balances.blobs import VERCEL_BLOB, PriceTable
@@ -35,6 +35,10 @@ class Workload:
     #: big tokens are in most wallets (which is what makes shared blobs compress).
     token_universe: int = 2_000
     sync_interval_seconds: int = 300
+    #: Block ingestion writes a journal segment of what blocks changed at most this
+    #: long after the first change (BALANCES_INGEST__FLUSH_SECONDS); with the pull
+    #: source's lag of about one 5-second block, a balance is durable within 60 s.
+    ingest_flush_seconds: int = 50
     changes_per_address_per_day: float = 2.0
     retention_days: int = 365
     #: History written before the measured month, so it runs at steady state.
@@ -55,6 +59,11 @@ class Workload:
     #: The measured month: April 2025 has 30 days, so it is a calendar month too.
     month_start: datetime = datetime(2025, 4, 1, tzinfo=UTC)
     prices: PriceTable = VERCEL_BLOB
+
+    def on_ingestion(self) -> Workload:
+        """This workload as block ingestion writes it: a cycle per flush, holding the
+        changes the blocks brought (an unchanged address costs nothing)."""
+        return replace(self, sync_interval_seconds=self.ingest_flush_seconds)
 
     @property
     def cycles(self) -> int:

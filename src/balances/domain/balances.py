@@ -35,6 +35,9 @@ class Balance:
     stale: bool
     error: str | None = None
     symbol: str | None = None
+    #: Mempool amounts not yet confirmed (None: no source tells); never in ``amount``.
+    pending_inbound: int | None = None
+    pending_outbound: int | None = None
 
     @property
     def balance(self) -> str:
@@ -59,4 +62,7 @@ class Balance:
             "source": self.source,
             "stale": self.stale,
             "error": self.error,
+            "pending": None
+            if self.pending_inbound is None
+            else {"inbound": str(self.pending_inbound), "outbound": str(self.pending_outbound)},
         }

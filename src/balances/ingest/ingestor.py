@@ -153,13 +153,15 @@ class Ingestor:
         )
 
     def healthy(self) -> bool:
-        """Close enough to the tip, recently, to vouch for freshness."""
-        if not self.running or self._cursor is None or self._confirmed_at is None:
+        """Close enough to the tip, recently, to vouch for freshness (on every read:
+        kept cheap)."""
+        cursor, confirmed = self._cursor, self._confirmed_at
+        if not self.running or cursor is None or confirmed is None:
             return False
-        status = self.status()
-        if status.lag_blocks is not None and status.lag_blocks > self.settings.fresh_lag_blocks:
+        tip = self.stats.source_tip
+        if tip is not None and tip[0] - cursor.height > self.settings.fresh_lag_blocks:
             return False
-        return self._wall() - self._confirmed_at <= self.settings.fresh_seconds
+        return self._wall() - confirmed <= self.settings.fresh_seconds
 
     def coverage(self, address: str, balances: AddressBalances | None) -> Stamp | None:
         """The stamp every balance of ``address`` is confirmed at by ingestion (the

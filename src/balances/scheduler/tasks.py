@@ -10,6 +10,11 @@ addresses are refreshed in batches through ``Syncer.refresh_many``, one journal
 segment per batch. Read times are remembered between passes (:class:`ReadTimes`),
 so a pass asks the store only about addresses it has not seen yet.
 
+With block ingestion running, a pass only *anchors*: it reads the tracked
+addresses ingestion does not vouch for yet (newly tracked, or all of them after a
+fall back), stores every read's height (``confirm``), and leaves the rest to the
+blocks: an address that no block touches costs nothing.
+
 **prices** records USD prices (``BalanceService.sync_prices``), **maintain** runs
 the layout's compaction, daily rollups and retention (idempotent, so a repeated run
 costs reads but changes nothing), and **aggregates** precomputes the portfolio
@@ -181,8 +186,12 @@ async def sync_pass(
     docstring. Raises the first error when every planned address failed."""
     entries = await service.tracked_addresses()
     principals = {entry.address: Principal.parse(entry.address) for entry in entries}
-    newest = await read_times.of(service, list(principals.values()))
-    ordered = most_stale_first(list(principals), newest)
+    ingestion = service.ingestion if service.ingestion and service.ingestion.running else None
+    wanted = list(principals.values())
+    if ingestion is not None:
+        wanted = await ingestion.uncovered(wanted)
+    newest = await read_times.of(service, wanted)
+    ordered = most_stale_first([str(p) for p in wanted], newest)
     budget = request_budget(chain_rate(service), interval, share)
     planned, left = plan_within(ordered, _costs(service, entries), budget)
     tally = _Tally()
@@ -190,11 +199,13 @@ async def sync_pass(
     for start in range(0, len(planned), batch_size):
         batch = [principals[address] for address in planned[start : start + batch_size]]
         batches += 1
-        await _refresh_batch(service, batch, tally, read_times)
+        await _refresh_batch(service, batch, tally, read_times, confirm=ingestion is not None)
     if planned and tally.failed == len(planned) and tally.error is not None:
         raise tally.error
     return {
-        "tracked": len(ordered),
+        "mode": "poll" if ingestion is None else "anchor",
+        "tracked": len(principals),
+        "covered": len(principals) - len(ordered),
         "planned": len(planned),
         "synced": tally.synced,
         "partial": tally.partial,
@@ -206,11 +217,16 @@ async def sync_pass(
 
 
 async def _refresh_batch(
-    service: BalanceService, batch: list[Principal], tally: _Tally, read_times: ReadTimes
+    service: BalanceService,
+    batch: list[Principal],
+    tally: _Tally,
+    read_times: ReadTimes,
+    *,
+    confirm: bool = False,
 ) -> None:
     """One ``refresh_many`` (one journal segment); the cache forgets the old views."""
     try:
-        outcomes = await service.syncer.refresh_many(batch)
+        outcomes = await service.syncer.refresh_many(batch, confirm=confirm)
     except BalancesError as error:
         tally.failed += len(batch)
         tally.error = tally.error or error
