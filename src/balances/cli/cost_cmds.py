@@ -59,7 +59,9 @@ def cost(
         highlight=False,
     )
     try:
-        comparison = asyncio.run(compare(workload, scale, seed, parallel=True, ingestion=not polling))
+        comparison = asyncio.run(
+            compare(workload, scale, seed, parallel=True, ingestion=not polling)
+        )
     except ValueError as error:
         fail(str(error), 2)
     if as_json:
