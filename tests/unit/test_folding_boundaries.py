@@ -5,10 +5,13 @@ orders where it has two, since the laws say the order does not matter."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 import pytest
 
 from balances.blobs import MemoryBlobStore
-from balances.domain import Principal, TokenId
+from balances.domain import BalancePoint, Principal, TokenId
 from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
 from balances.stores.address_blobs import AddressBlobBalanceStore
 from balances.stores.current import (
@@ -24,6 +27,7 @@ from balances.stores.current import (
     later_stamp,
     merge,
     merge_views,
+    token_key,
 )
 from balances.stores.lsm import LsmSettings, ShardedStore
 from balances.testing import fake_address
@@ -292,6 +296,41 @@ def test_a_multi_asset_tokens_failure_is_found_by_its_asset_identifier() -> None
     asset = f"{DEPLOYER}.multi::gold"
     failed = view(failures={asset: Failure(DOWN, T2)})
     assert failed.error(TokenId.parse(asset), "native") is DOWN
+
+
+def test_a_token_is_found_under_its_asset_identifier_before_its_contract_id() -> None:
+    """A contract with several tokens keeps each under its asset identifier; one with
+    a single token keeps it under the contract id, whichever way it is asked for."""
+    asset, contract = f"{DEPLOYER}.multi::gold", f"{DEPLOYER}.multi"
+    token = TokenId.parse(asset)
+    assert token_key(token) == contract
+    both = view({asset: TokenState(3, T2, "native"), contract: TokenState(8, T1, "native")})
+    assert both.state(token, "native") == TokenState(3, T2, "native")
+    alone = view({contract: TokenState(8, T1, "native")})
+    assert alone.state(token, "native") == TokenState(8, T1, "native")
+    assert alone.state(TokenId.parse(contract), "native") == TokenState(8, T1, "native")
+    failed = view(failures={contract: Failure(DOWN, T2)})
+    assert failed.error(token, "native") is DOWN
+    assert failed.error(TokenId.parse(f"{DEPLOYER}.other"), "native") is None
+
+
+def test_a_native_token_read_by_the_refresh_whose_listing_failed_shows_no_error() -> None:
+    """A read at the failure's own stamp clears it, as everywhere (docs/folding.md)."""
+    balances = merge(None, update(T1, {NATIVE: (5, "native")}, errors={LISTING_KEY: DOWN}))
+    assert balances.balances.error(TokenId.parse(NATIVE), "native") is None
+    assert balances.balances.error(TokenId.parse(OTHER), "native") is DOWN
+
+
+def test_a_change_is_a_point_at_its_utc_time_and_height(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")  # the local zone must not leak in
+    time.tzset()
+    try:
+        point = change(NATIVE, 5, Stamp(1_704_283_200.5, 42)).point()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert point == BalancePoint(datetime(2024, 1, 3, 12, 0, 0, 500_000, UTC), 5, 42)
+    assert point.at.tzinfo is UTC
 
 
 def test_a_native_token_without_any_state_shows_the_listing_failure() -> None:

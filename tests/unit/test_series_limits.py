@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from balances.domain.series import DOWNSAMPLE_LEVELS, MAX_BUCKETS, bucketize
 from balances.domain.time import Granularity
-from balances.errors import InvalidPeriodError
+from balances.errors import InvalidGranularityError, InvalidPeriodError
 
 FEW = settings(max_examples=25, deadline=None)
 concrete = st.sampled_from(DOWNSAMPLE_LEVELS)
@@ -103,3 +103,27 @@ def test_the_hint_for_a_few_years_in_five_minutes_is_the_auto_choice() -> None:
         bucketize([], start, end, Granularity.FIVE_MINUTES)
     assert suggestion(caught.value) is Granularity.WEEK  # 208 weeks; days would be 1461
     assert "(or 'auto')" in str(caught.value)
+
+
+def test_a_window_ending_near_the_last_representable_time_stops_at_its_end() -> None:
+    """The bucket after December 9999 cannot be represented: the window's end closes
+    the last bucket instead."""
+    start = datetime(9999, 12, 15, tzinfo=UTC)
+    end = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    buckets = bucketize([], start, end, Granularity.MONTH)
+    assert [(b.start, b.end) for b in buckets] == [(datetime(9999, 12, 1, tzinfo=UTC), end)]
+
+
+def test_auto_and_a_reversed_window_are_refused_with_what_to_do() -> None:
+    start, end = datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(InvalidGranularityError) as auto:
+        bucketize([], end, start, Granularity.AUTO)
+    assert str(auto.value) == (
+        "bucketize needs a concrete granularity; resolve auto against the window "
+        "first (Granularity.AUTO.resolve(start, end))"
+    )
+    with pytest.raises(InvalidPeriodError) as reversed_window:
+        bucketize([], start, end, Granularity.DAY)
+    assert str(reversed_window.value) == (
+        "window start 2024-01-02T00:00:00+00:00 is after its end 2024-01-01T00:00:00+00:00"
+    )

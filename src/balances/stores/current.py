@@ -146,7 +146,7 @@ class AddressBalances:
         """Why the last refresh of ``token`` failed, while that is newer than its amount.
 
         A native token is shown the listing's failure unless the token itself was
-        read after it (a single-token refresh after a failed listing)."""
+        read at or after it (by the same refresh, or a single-token refresh later)."""
         for key in _lookup_keys(token):
             if key in self.failures:
                 return self.failures[key].error
