@@ -16,8 +16,9 @@ rules obey are written down in ``docs/folding.md``; in short:
   is not zero);
 - a failure is shown only while it is newer than the amount it concerns.
 
-Every rule is a small pure function, so a new kind of journal entry (a block
-event, a retraction) adds one rule beside these.
+Every rule is a small pure function, so a new kind of journal entry adds one rule
+beside these. Retractions (:mod:`balances.stores.retractions`) are the one entry
+that is not a join: they fold after the change they void (docs/folding.md).
 
 Stores (:mod:`balances.stores.address_blobs` and later layouts) persist
 ``AddressBalances`` and apply updates with conditional writes.
