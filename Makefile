@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := src tests benchmarks tools
 
-.PHONY: install test browser check lint format bench serve demo clean
+.PHONY: install test browser check lint format bench serve demo mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,18 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# Mutation testing (slow, not in CI; docs/folding.md): one mutmut run per module,
+# from scratch, then the figures per module and every surviving mutant.
+MUTATE_MODULES := balances.stores.current balances.domain.series balances.ingest.rules
+mutate: $(STAMP)
+	rm -rf mutants && mkdir mutants
+	@start=$$(date +%s); for module in $(MUTATE_MODULES); do \
+		began=$$(date +%s); \
+		$(BIN)/mutmut run "$$module.*" > mutants/run-$$module.log 2>&1 || { tail -30 mutants/run-$$module.log; exit 1; }; \
+		echo "$$module: $$(( $$(date +%s) - began )) s"; \
+	done; echo "make mutate: $$(( $$(date +%s) - start )) s in all"
+	$(BIN)/python tools/mutation_report.py $(MUTATE_MODULES)
+
 serve: $(STAMP)
 	$(BIN)/balances serve $(SERVE_ARGS)
 
@@ -43,4 +55,4 @@ demo: $(STAMP)
 	$(BIN)/balances demo $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis mutants

@@ -603,7 +603,7 @@ class BalanceService:
         view = outcome.balances
         if outcome.store_error is not None and stored is not None:
             view = merge_views(stored, view)
-        ttl = ERROR_TTL if view.errors else None
+        ttl = ERROR_TTL if view.failures else None
         self.cache.put(str(principal), view, ttl=ttl)
         return view
 

@@ -185,7 +185,7 @@ class ViewBuilder:
         states = self._states(balances, need)
         if any(state is None for state in states):
             return False
-        if with_errors and balances.errors:
+        if with_errors and balances.failures:
             return True
         oldest = self._wall() - need.max_age
         covered = self.coverage(balances.address, balances)
@@ -272,7 +272,7 @@ class ViewBuilder:
         times: dict[float, datetime],
     ) -> Balance | BalancesError:
         state = balances.state(token, kind)
-        error = balances.error(token, kind) if balances.errors else None
+        error = balances.error(token, kind) if balances.failures else None
         if state is None:
             return error or BalanceNotFoundError(
                 f"the {token} balance of {principal} has not been read yet"

@@ -15,7 +15,12 @@ from balances.blobs import (
     WriteMode,
 )
 from balances.domain import Principal, TokenId
-from balances.errors import ChainUnavailableError, CorruptBlobError, WriteConflictError
+from balances.errors import (
+    BalancesError,
+    ChainUnavailableError,
+    CorruptBlobError,
+    WriteConflictError,
+)
 from balances.stores.address_blobs import (
     FORMAT,
     KIND,
@@ -158,21 +163,26 @@ def test_a_new_token_needs_a_write() -> None:
     assert [(c.key, c.old, c.new) for c in merged.changes] == [(OTHER_NATIVE, None, 0)]
 
 
+def _errors(balances: AddressBalances) -> dict[str, BalancesError]:
+    return {key: failure.error for key, failure in balances.failures.items()}
+
+
 def test_errors_are_kept_in_memory_and_cleared_by_a_successful_read() -> None:
     down = ChainUnavailableError("503")
     failed = merge(
         _known(), _update(T3, {}, errors={"stx": down, LISTING_KEY: down, MAP: down})
     ).balances
-    assert failed.errors == {"stx": down, LISTING_KEY: down, MAP: down}
+    assert _errors(failed) == {"stx": down, LISTING_KEY: down, MAP: down}
+    assert {failure.stamp for failure in failed.failures.values()} == {T3}
     assert _amounts(failed) == {"stx": 9, NATIVE: 5, MAP: 7}  # the old amounts stand
     assert failed.error(TokenId.parse(NATIVE), "native") is down  # via the listing
     assert failed.error(TokenId.parse(MAP), "map") is down
     later = Stamp(4_000.0, 40)
     healed = merge(failed, _update(later, {"stx": (9, "stx")}, listing=True)).balances
-    assert healed.errors == {MAP: down}
+    assert _errors(healed) == {MAP: down}
     assert healed.error(TokenId.parse(NATIVE), "native") is None
-    # Errors are never stored.
-    assert decode_balances(encode_balances(failed), "k").errors == {}
+    # Failures are never stored.
+    assert decode_balances(encode_balances(failed), "k").failures == {}
 
 
 def test_a_failed_refresh_changes_no_amount_and_needs_no_write() -> None:

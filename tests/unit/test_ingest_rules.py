@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balances.chain.clarity import StringAscii, Tuple, UInt, principal_from_text, to_hex
+from balances.chain.clarity import (
+    List,
+    Some,
+    StringAscii,
+    Tuple,
+    UInt,
+    principal_from_text,
+    to_hex,
+)
 from balances.chain.events import AssetMove, BlockRef, ChainBlock, ChainTx, ContractLog
 from balances.domain import MAX_AMOUNT
 from balances.ingest.rules import (
@@ -195,3 +203,63 @@ def test_deltas_sum_every_move(moves: list[tuple[str | None, str | None, int]]) 
         )
         touched = any(who in (m.sender, m.recipient) for m in chosen)
         assert found.get(who, {}).get("stx") == (expected if touched else None)
+
+
+# --- the boundaries mutation testing found unpinned (docs/folding.md) ---------------------
+
+
+def test_a_sum_of_exactly_u128_max_folds() -> None:
+    assert fold_delta(state(MAX_AMOUNT - 1, 9), 1, height=10, anchored_from=5) == Applied(
+        MAX_AMOUNT
+    )
+
+
+def test_a_listing_zero_is_a_native_state_and_says_nothing_of_other_kinds() -> None:
+    listing = Stamp(950.0, 8)
+    listed = AddressBalances(ALICE, {"stx": state(1, 3, at=800.0)}, listing)
+    assert base_state(listed, TOKEN, "native") == TokenState(0, listing, "native")
+    assert base_state(listed, "stx", "stx") == state(1, 3, at=800.0)  # not restamped
+    unlisted = AddressBalances(ALICE, {TOKEN: TokenState(4, Stamp(800.0, 3), "native")})
+    assert base_state(unlisted, TOKEN, "native") == TokenState(4, Stamp(800.0, 3), "native")
+
+
+@pytest.mark.parametrize(
+    ("read", "listing", "confirmed"),
+    [
+        (Stamp(800.0, 3), Stamp(950.0, 3), False),  # same height: the listing adds nothing
+        (Stamp(800.0, 3), Stamp(700.0, 8), False),  # a higher height but taken earlier
+        (Stamp(950.0, 3), Stamp(950.0, 8), True),  # one time, a higher height
+        (Stamp(800.0, None), Stamp(950.0, 0), True),  # a read at no height: any beats it
+        (Stamp(800.0, 3), Stamp(950.0, None), False),  # a listing at no height confirms none
+    ],
+)
+def test_a_listing_confirms_a_native_amount_only_from_a_later_height_and_time(
+    read: Stamp, listing: Stamp, confirmed: bool
+) -> None:
+    old = TokenState(4, read, "native")
+    found = base_state(AddressBalances(ALICE, {TOKEN: old}, listing), TOKEN, "native")
+    assert found == (TokenState(4, listing, "native") if confirmed else old)
+
+
+def test_every_transaction_of_a_block_is_looked_at_past_a_failed_or_unrelated_one() -> None:
+    failed = tx(sender=BOB, contract_call=MAP, success=False)
+    unrelated = tx(sender=BOB, contract_call=TOKEN)
+    call = tx(sender=ALICE, contract_call=MAP)
+    touched = map_touches(block(failed, unrelated, call), lambda a, c: True, {MAP})
+    assert touched == {(ALICE, MAP)}
+
+
+def test_the_parties_of_a_map_calls_moves_are_touched() -> None:
+    call = tx(
+        AssetMove("stx", BOB, None, 3),  # a burn: no recipient
+        AssetMove(ASSET, None, CAROL, 1),  # a mint: no sender
+        sender=ALICE,
+        contract_call=MAP,
+    )
+    touched = map_touches(block(call), lambda a, c: True, {MAP})
+    assert touched == {(ALICE, MAP), (BOB, MAP), (CAROL, MAP)}
+
+
+def test_principals_inside_lists_and_optionals_are_found() -> None:
+    nested = List((Some(principal_from_text(ALICE)), Tuple({"to": principal_from_text(BOB)})))
+    assert principals_in_hex(to_hex(Some(nested))) == {ALICE, BOB}

@@ -12,7 +12,7 @@ import pytest
 from balances.blobs import MemoryBlobStore
 from balances.domain import BalancePoint, Principal
 from balances.errors import BlobBackendError, CorruptBlobError
-from balances.stores.current import Change, Stamp, TokenState
+from balances.stores.current import AddressUpdate, Change, Stamp, TokenState
 from balances.stores.journal import (
     IngestMark,
     Record,
@@ -255,3 +255,44 @@ def test_a_point_from_a_daily_close_matches_a_voided_change() -> None:
     assert ("stx", BalancePoint(at, 7)) in voided  # a daily close keeps no height
     assert ("stx", BalancePoint(at, 7, 102)) not in voided
     assert ("stx", BalancePoint(at, 8)) not in voided
+
+
+async def test_a_new_forks_change_at_the_orphans_stamp_stands_over_the_shard_blob(rig) -> None:
+    """The orphan (9) was compacted; the new fork's block at the same height and time
+    set 3. The tail's retraction voids the shard blob's 9 before the tail is joined
+    over it (the join alone would keep the larger amount at one stamp)."""
+    blobs, wall, mono = rig
+    store = store_on(blobs, wall, mono)
+    before = TokenState(5, Stamp(T0, 100), "stx")
+    orphan = change(ALICE, 9, T0 + 10, 101, old=5)
+    store.stage([Record(ALICE, (change(ALICE, 5, T0, 100),)), Record(ALICE, (orphan,))])
+    await store.flush(mark(101))
+    wall.now = T0 + 2 * GRACE
+    await store.maintain()  # 9 is in the shard blob
+    voided = Retraction("stx", "stx", 9, orphan.stamp, before)
+    store.stage([Record(ALICE, (), None, (voided,))])
+    store.stage([Record(ALICE, (change(ALICE, 3, T0 + 10, 101, old=5),))])
+    assert await amount(store, ALICE) == 3
+    await store.flush(mark(101))
+    assert await amount(store_on(blobs, wall, mono), ALICE) == 3
+    wall.now = T0 + 4 * GRACE
+    await store.maintain()
+    assert await amount(store_on(blobs, wall, mono), ALICE) == 3
+
+
+async def test_a_confirming_read_that_loses_at_its_stamp_writes_nothing(rig) -> None:
+    """At one stamp the larger amount stands (docs/folding.md): a confirming read of a
+    smaller amount confirms nothing, so no record claims it."""
+    blobs, wall, mono = rig
+    store = store_on(blobs, wall, mono)
+    stamp = Stamp(T0, 100)
+    await store.apply(AddressUpdate(ALICE, stamp, {"stx": (9, "stx")}, confirm=True))
+    written = await segments(blobs)
+    await store.apply(AddressUpdate(ALICE, stamp, {"stx": (4, "stx")}, confirm=True))
+    assert await segments(blobs) == written
+    later = Stamp(T0 + 5, 101)
+    await store.apply(AddressUpdate(ALICE, later, {"stx": (9, "stx")}, confirm=True))
+    assert len(await segments(blobs)) == len(written) + 1  # the new height persists
+    found = await store_on(blobs, wall, mono).load(Principal.parse(ALICE))
+    assert found is not None
+    assert found.tokens["stx"] == TokenState(9, later, "stx")

@@ -12,9 +12,10 @@ Everything is pure: no I/O, no clocks. Callers pass ``now`` and the points.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from balances.domain.time import BalancePoint, Granularity, parse_timestamp
 from balances.errors import InvalidGranularityError, InvalidPeriodError
@@ -170,14 +171,24 @@ def _bucket_bounds(
             f"window start {start.isoformat()} is after its end {end.isoformat()}"
         )
     bounds: list[tuple[datetime, datetime]] = []
-    current = granularity.floor(start)
-    while not bounds or current < end:
+    for bound in _bounds(start, end, granularity):
         if len(bounds) == MAX_BUCKETS:
             raise _too_many_buckets(start, end, granularity)
-        following = _next_start(granularity, current, end)
-        bounds.append((current, min(following, end)))
-        current = following
+        bounds.append(bound)
     return bounds
+
+
+def _bounds(
+    start: datetime, end: datetime, granularity: Granularity
+) -> Iterator[tuple[datetime, datetime]]:
+    """Every bucket's bounds, lazily (a window may be absurdly long)."""
+    current = granularity.floor(start)
+    while True:
+        following = _next_start(granularity, current, end)
+        yield current, min(following, end)
+        if following >= end:
+            return
+        current = following
 
 
 def _next_start(granularity: Granularity, current: datetime, end: datetime) -> datetime:
@@ -192,11 +203,14 @@ def _next_start(granularity: Granularity, current: datetime, end: datetime) -> d
 def _too_many_buckets(
     start: datetime, end: datetime, granularity: Granularity
 ) -> InvalidPeriodError:
+    """The error, with a hint that works: the granularity ``auto`` picks when that
+    one draws few enough buckets (it is then coarser than the one asked for), else
+    a shorter window (even months are too many)."""
     coarser = Granularity.AUTO.resolve(start, end)
-    if DOWNSAMPLE_LEVELS.index(coarser) > DOWNSAMPLE_LEVELS.index(granularity):
+    if next(islice(_bounds(start, end, coarser), MAX_BUCKETS, None), None) is None:
         hint = f"use a coarser granularity such as {coarser.value!r} (or 'auto')"
     else:
-        hint = "use a shorter window or a coarser granularity"
+        hint = "use a shorter window"
     return InvalidPeriodError(
         f"{start.isoformat()} to {end.isoformat()} in {granularity.value!r} buckets is more "
         f"than {MAX_BUCKETS} buckets; {hint}"

@@ -187,8 +187,8 @@ class AddressBlobBalanceStore:
         return balances, blob.etag
 
     def _remember(self, address: str, balances: AddressBalances, etag: str) -> None:
-        # Without in-memory errors: they belong to one refresh, not to the stored state.
-        self._seen[address] = (replace(balances, errors={}), etag)
+        # Without in-memory failures: they belong to one refresh, not to the stored state.
+        self._seen[address] = (replace(balances, failures={}), etag)
         self._seen.move_to_end(address)
         while len(self._seen) > SEEN_LIMIT:
             self._seen.popitem(last=False)

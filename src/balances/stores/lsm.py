@@ -198,8 +198,11 @@ class ShardedStore:
         tail = self._tail.get(key)
         if tail is None:
             return stored
-        view = tail.view if stored is None else merge_views(stored, tail.view)
-        return apply_retractions(view, tail.retractions) if tail.retractions else view
+        if stored is None:
+            return tail.view
+        # The tail's retractions void states of the shard blob, which comes before
+        # them: void first, then join (a retraction does not commute with the join).
+        return merge_views(apply_retractions(stored, tail.retractions) or stored, tail.view)
 
     async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
         unique = list(dict.fromkeys(addresses))
@@ -494,7 +497,12 @@ def confirmations(update: AddressUpdate, merged: Merged) -> tuple[Change, ...]:
     confirmed = []
     for key, (amount, kind) in update.amounts.items():
         state = merged.balances.tokens.get(key)
-        if key not in moved and state is not None and state.stamp == update.stamp:
+        # Only a read that stands: at one stamp a larger amount may have kept its place.
+        if (
+            key not in moved
+            and state is not None
+            and (state.amount, state.stamp) == (amount, update.stamp)
+        ):
             confirmed.append(Change(update.address, key, kind, amount, amount, update.stamp))
     return tuple(confirmed)
 

@@ -222,6 +222,8 @@ async def _compact_months(
     closing into the next month's openings, up to the current month (whose blob then
     exists, so a raw chart finds its opening in the month it starts in). Returns the
     month documents as written."""
+    if not by_month:
+        return {}, 0  # only listings (a first refresh of an address holding no token)
     chain = months_between_keys(min(by_month), max(max(by_month), now_month))
     previous = await _closings_before(store, shard, chain[0])
     max_points = store.settings.max_points_per_month

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,6 +93,7 @@ class Syncer:
         self._map_tokens = tuple(map_tokens)
         self._gate = asyncio.Semaphore(concurrency)
         self._wall = wall_clock
+        self._last_at = -math.inf
         self._tips: TtlLruCache[str, ChainTip] = TtlLruCache(
             ttl=tip_ttl, max_entries=1, clock=clock, name="chain-tip"
         )
@@ -177,7 +179,7 @@ class Syncer:
             if self.exact_heights:  # a batch brackets all its reads at once
                 before = await self._exact_tip() if bracket else None
                 result = await execute_plan(plan, self._chain)
-                stamp = Stamp(self._wall(), await self._settle(before) if bracket else None)
+                stamp = Stamp(self._now(), await self._settle(before) if bracket else None)
             else:
                 stamp, result = await asyncio.gather(self._stamp(), execute_plan(plan, self._chain))
         update, errors = _update_from(result, stamp, kind_errors)
@@ -217,10 +219,18 @@ class Syncer:
         assert asset is not None  # a native token's interface names its asset
         return await self._chain.get_ft_balance(address, asset)
 
+    def _now(self) -> float:
+        """The wall clock, strictly increasing within this syncer: of two reads it
+        takes, the later has the later stamp even when the clock did not move (at one
+        stamp the rules keep the larger amount, docs/folding.md)."""
+        at = max(self._wall(), math.nextafter(self._last_at, math.inf))
+        self._last_at = at
+        return at
+
     async def _stamp(self) -> Stamp:
         """Now, and the chain tip's height when it can be read (a refresh does not
         fail for want of a height)."""
-        at = self._wall()
+        at = self._now()
         try:
             tip = await self._tips.get_or_load("tip", self._chain.get_chain_tip)
         except BalancesError as error:
