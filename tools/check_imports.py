@@ -31,14 +31,15 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (4, ("prices",)),
     (5, ("stores",)),
     (6, ("sync",)),
-    (7, ("service", "service_views", "service_history", "series_api", "series_aggregates")),
-    (8, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
-    (9, ("bootstrap",)),
-    (9, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
-    (10, ("api",)),
-    (10, ("testing",)),
-    (11, ("cli", "__main__")),
-    (12, ("",)),  # balances/__init__.py: the curated public API
+    (7, ("ingest",)),  # folds blocks into the stores; reads pairs through the syncer's chain
+    (8, ("service", "service_views", "service_history", "series_api", "series_aggregates")),
+    (9, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
+    (10, ("bootstrap",)),
+    (10, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
+    (11, ("api",)),
+    (11, ("testing",)),
+    (12, ("cli", "__main__")),
+    (13, ("",)),  # balances/__init__.py: the curated public API
 ]
 
 

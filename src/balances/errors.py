@@ -13,6 +13,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   ├── InvalidGranularityError         unknown bucket size
     │   ├── InvalidBlobKeyError             a key that could escape or collide in a store
     │   ├── RequestTooLargeError            a bulk request over the configured bound
+    │   ├── InvalidDeliveryError            a pushed block (Chainhook, node) of the wrong shape
     │   ├── C32Error                        c32 / c32check text that does not decode
     │   └── ClarityError                    Clarity values (SIP-005)
     │       ├── ClarityValueError           a value that cannot exist (u128 overflow, ...)
@@ -29,6 +30,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   ├── ContractCallError               call-read answered okay:false; carries ``cause``
     │   └── MalformedResponseError          an answer that does not have the documented shape
     ├── PriceSourceError                    the USD price source failed or answered nonsense
+    ├── IngestError                         block ingestion cannot go on from where it is
     └── BlobStoreError                      the blob store failed
         ├── BlobNotFoundError               no blob under that key (also NotFoundError)
         ├── PreconditionFailedError         a conditional write lost a race
@@ -78,6 +80,11 @@ class InvalidBlobKeyError(ValidationError):
 
 class RequestTooLargeError(ValidationError):
     """A bulk request over the configured bound (addresses x tokens)."""
+
+
+class InvalidDeliveryError(ValidationError):
+    """A pushed delivery (a Chainhook payload, a node's event) that does not have the
+    documented shape; nothing of it was applied."""
 
 
 class C32Error(ValidationError):
@@ -152,6 +159,11 @@ class ContractCallError(ChainError):
 
 class MalformedResponseError(ChainError):
     """An answer that is not JSON or lacks a documented field."""
+
+
+class IngestError(BalancesError):
+    """Block ingestion cannot continue from where it stands (the message says why and
+    what it falls back to)."""
 
 
 class PriceSourceError(BalancesError):

@@ -79,7 +79,7 @@ def test_the_project_follows_the_layering(checker: ModuleType) -> None:
                 "testing/__init__.py": "",
                 "testing/fake.py": "",
             },
-            "balances.api.app (layer 10) must not import balances.testing.fake",
+            "balances.api.app (layer 11) must not import balances.testing.fake",
         ),
     ],
 )

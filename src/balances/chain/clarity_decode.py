@@ -273,3 +273,12 @@ def deserialize(data: bytes | str) -> ClarityValue:
             f"{_bytes(reader.remaining())} follow"
         )
     return value
+
+
+def deserialize_at(data: bytes, offset: int) -> tuple[ClarityValue, int]:
+    """Decode the value starting at ``offset`` of ``data`` (a transaction's payload
+    embeds values); returns it and the offset just past it."""
+    reader = _Reader(data)
+    reader.pos = offset
+    value = _read_value(reader, 1)
+    return value, reader.pos

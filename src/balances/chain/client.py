@@ -28,6 +28,7 @@ import httpx
 from pydantic import SecretStr
 
 from balances.chain import wire
+from balances.chain.blocks import BlockFeedMixin
 from balances.chain.clarity import ClarityValue, deserialize, expect_uint, to_hex
 from balances.chain.history import HistoryMixin
 from balances.chain.inputs import (
@@ -42,6 +43,7 @@ from balances.chain.models import Block, ChainTip, ContractInterface, TokenKind,
 from balances.chain.ratelimit import Clock, RateLimiter, Sleep
 from balances.chain.retry import RetryPolicy
 from balances.chain.routes import (
+    ACCOUNT,
     BALANCES_V1,
     BLOCK,
     BLOCK_BY_TIME,
@@ -77,6 +79,7 @@ from balances.errors import (
     MalformedResponseError,
     NotFoundError,
     TokenNotFoundError,
+    ValidationError,
 )
 
 log = logging.getLogger("balances.chain")
@@ -93,13 +96,14 @@ def _contract_errors(contract: Principal) -> dict[int, ErrorFactory]:
     }
 
 
-class StacksClient(HistoryMixin):
+class StacksClient(HistoryMixin, BlockFeedMixin):
     """Reads the Stacks API at ``base_url`` through an injected ``httpx.AsyncClient``.
 
     ``requests_per_minute`` is the client-side limit (None: 900 with an API key,
     else 25, as Hiro publishes; ``float("inf")``: unlimited). ``limiter`` shares one
     limiter between clients. ``clock``/``sleep``/``rng`` are injectable for tests.
-    History reads (transactions, balance changes, events) come from :class:`HistoryMixin`.
+    History reads (transactions, balance changes, events) come from :class:`HistoryMixin`,
+    block-following reads from :class:`~balances.chain.blocks.BlockFeedMixin`.
     """
 
     def __init__(
@@ -271,14 +275,37 @@ class StacksClient(HistoryMixin):
 
     # --- contracts -----------------------------------------------------------
 
+    async def get_balance_at(
+        self, principal: str | Principal, token: str, index_block_hash: str
+    ) -> int:
+        """A balance exactly as of one block (the state after it): STX from the node's
+        account (unlocked plus locked, the API's ``balance``), any other token from its
+        ``get-balance`` (SIP-010 and map-based tokens alike). ``token`` is ``stx`` or a
+        contract id; ``index_block_hash`` names the block (``0x`` optional)."""
+        tip = _tip(index_block_hash)
+        if token == "stx":
+            holder = str(as_principal(principal))
+            request = self._transport.request(
+                ACCOUNT, {"principal": holder}, {"proof": 0, "tip": tip}
+            )
+            account = await self._get(request, wire.NodeAccount, errors=_tip_errors(tip))
+            return account.balance + account.locked
+        value = await self.call_read(
+            token, "get-balance", [clarity_principal(as_principal(principal))], tip=tip
+        )
+        return decode_result(token, "get-balance", value, expect_uint)
+
     async def call_read(
         self,
         contract_id: str,
         function: str,
         args: Sequence[ClarityValue] = (),
         sender: str | Principal | None = None,
+        *,
+        tip: str | None = None,
     ) -> ClarityValue:
-        """Call a read-only function; return its Clarity result.
+        """Call a read-only function; return its Clarity result (as of block ``tip``, an
+        index block hash, when given; else the chain tip).
 
         ``okay:false`` (and a 400 from the node) -> ContractCallError with the
         node's cause; an unknown contract -> ContractNotFoundError. ``sender``
@@ -289,7 +316,8 @@ class StacksClient(HistoryMixin):
         caller = contract.standard if sender is None else as_principal(sender)
         body = {"sender": str(caller), "arguments": [to_hex(arg) for arg in args]}
         path = {"function_name": function, **contract_path(contract)}
-        request = self._transport.request(CALL_READ, path, body=body)
+        query: dict[str, str | int] | None = None if tip is None else {"tip": _tip(tip)}
+        request = self._transport.request(CALL_READ, path, query, body=body)
         answer = await self._get(request, wire.CallReadAnswer, errors=_contract_errors(contract))
         where = f"{contract}.{function}"
         if not answer.okay:
@@ -397,6 +425,19 @@ class StacksClient(HistoryMixin):
         raise EndpointGoneError(
             f"no version of the {family} balance API answered: {'; '.join(gone)}"
         )
+
+
+def _tip(index_block_hash: str) -> str:
+    """The node's ``tip`` parameter: 64 lower-case hex digits (a malformed one would
+    silently read the chain tip instead, so it is refused here)."""
+    text = index_block_hash.lower().removeprefix("0x")
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValidationError(f"a block's index hash is 64 hex digits, got {index_block_hash!r}")
+    return text
+
+
+def _tip_errors(tip: str) -> dict[int, ErrorFactory]:
+    return {404: lambda message, _: NotFoundError(f"no block {tip[:16]}...: {message}")}
 
 
 def _utc(seconds: int) -> datetime:

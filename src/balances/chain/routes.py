@@ -26,6 +26,8 @@ FT_ONE_V2 = "GET /extended/v2/addresses/{principal}/balances/ft/{token}"
 BALANCES_V1 = "GET /extended/v1/address/{principal}/balances"
 CALL_READ = "POST /v2/contracts/call-read/{deployer_address}/{contract_name}/{function_name}"
 INTERFACE = "GET /v2/contracts/interface/{deployer_address}/{contract_name}"
+#: The node's account (STX unlocked + locked), readable as of a block with ``tip``.
+ACCOUNT = "GET /v2/accounts/{principal}"
 LATEST_BLOCK = "GET /extended/v2/blocks/latest"
 BLOCK_BY_TIME = "GET /extended/v2/blocks/by-block-time/{timestamp}"
 BLOCK = "GET /extended/v2/blocks/{height_or_hash}"
@@ -33,8 +35,11 @@ BLOCK = "GET /extended/v2/blocks/{height_or_hash}"
 PRINCIPAL_TXS = "GET /extended/v3/principals/{principal}/transactions"
 BALANCE_CHANGES = "GET /extended/v3/principals/{principal}/balance-changes"
 TX_EVENTS = "GET /extended/v3/transactions/{tx_id}/events"
+#: Following blocks: a block's transactions (v3 summaries) and transactions with events (v1).
+BLOCK_TXS = "GET /extended/v3/blocks/{height_or_hash}/transactions"
+TX_MULTIPLE = "GET /extended/v1/tx/multiple"
 
 #: Routes that read one principal's balances (what a refresh costs).
 BALANCE_ROUTES = frozenset(
-    {*STX_ROUTES, FT_LIST_V3, FT_LIST_V2, FT_ONE_V3, FT_ONE_V2, BALANCES_V1, CALL_READ}
+    {*STX_ROUTES, FT_LIST_V3, FT_LIST_V2, FT_ONE_V3, FT_ONE_V2, BALANCES_V1, CALL_READ, ACCOUNT}
 )

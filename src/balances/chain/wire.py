@@ -115,6 +115,25 @@ class ContractAbi(Wire):
     fungible_tokens: list[AbiFungibleToken]
 
 
+def _hex_u128(value: object) -> int:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError("an account amount is 0x-prefixed hex")
+    amount = int(value[2:] or "0", 16)
+    if amount >= 2**128:
+        raise ValueError("an account amount exceeds u128")
+    return amount
+
+
+HexAmount = Annotated[int, PlainValidator(_hex_u128)]
+
+
+class NodeAccount(Wire):
+    """``/v2/accounts/{principal}``: amounts as big-endian u128 hex."""
+
+    balance: HexAmount
+    locked: HexAmount
+
+
 class BlockAnswer(Wire):
     height: int
     hash: str

@@ -109,6 +109,8 @@ class AddressUpdate:
     ``amounts`` holds what was read at ``stamp`` (key -> (amount, kind));
     ``listing_complete`` says the native listing succeeded, so stored native tokens
     it did not mention are now zero. ``errors`` are the keys whose reads failed.
+    ``confirm`` asks the store to keep the stamp of reads that changed nothing too
+    (an ingestion anchor: the height it was read at must persist).
     """
 
     address: str
@@ -116,6 +118,7 @@ class AddressUpdate:
     amounts: Mapping[str, tuple[int, TokenKindName]]
     listing_complete: bool = False
     errors: Mapping[str, BalancesError] = field(default_factory=dict)
+    confirm: bool = False
 
 
 @dataclass(frozen=True, slots=True)

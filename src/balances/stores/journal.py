@@ -8,6 +8,11 @@ shard blobs and deletes them.
 
 A segment id is ``<unix ms, 13 digits>-<random>``: ids sort by time, which is the
 order compaction and readers fold them in.
+
+Format 2 adds what block ingestion writes: a record's *retractions* (changes a
+reorg voided, :mod:`balances.stores.retractions`) and the segment's ingest *mark*
+(the last block folded when it was written: the cursor a restart resumes from).
+Segments without either are still written as format 1.
 """
 
 from __future__ import annotations
@@ -20,28 +25,45 @@ from typing import Any, cast
 
 from balances.blobs import CREATE, BlobStore, blob_key
 from balances.domain import MAX_AMOUNT
-from balances.stores.current import Change, Stamp, TokenKindName
+from balances.stores.current import Change, Stamp, TokenKindName, TokenState
 from balances.stores.encoding import CONTENT_TYPE, corrupt, decode_document, encode_document
+from balances.stores.retractions import Retraction
 
 KIND = "journal-segment"
-FORMAT = 1
+FORMAT = 2
 _KINDS = ("stx", "native", "map")
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """What one address's update changed: amounts with the read that saw them, and the
-    stamp of a complete native listing (when the update had one)."""
+    """What one address's update changed: amounts with the read that saw them, the
+    stamp of a complete native listing (when the update had one), and the changes a
+    reorg voided (folded after ``changes``)."""
 
     address: str
     changes: tuple[Change, ...]
     listing: Stamp | None = None
+    retracted: tuple[Retraction, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestMark:
+    """The last block ingestion had folded when a segment was written."""
+
+    height: int
+    block_hash: str | None
+    index_hash: str | None
+    block_time: float
+    #: Ingestion has folded every block since this height without a gap.
+    anchored_from: int
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
     segment_id: str
     records: tuple[Record, ...]
+    mark: IngestMark | None = None
 
 
 def segment_time(segment_id: str) -> float:
@@ -63,21 +85,62 @@ def encode_segment(segment: Segment) -> bytes:
     def token(key: str, kind: TokenKindName) -> int:
         return tokens.setdefault((key, kind), len(tokens))
 
-    records = [
-        [
+    def retraction(r: Retraction) -> list[object]:
+        restored = r.restored
+        return [
+            token(r.key, r.kind),
+            str(r.amount),
+            stamp(r.stamp),
+            None if restored is None else str(restored.amount),
+            None if restored is None else stamp(restored.stamp),
+        ]
+
+    records: list[list[object]] = []
+    for record in segment.records:
+        row: list[object] = [
             record.address,
             [[token(c.key, c.kind), str(c.new), stamp(c.stamp)] for c in record.changes],
             None if record.listing is None else stamp(record.listing),
         ]
-        for record in segment.records
-    ]
-    body = {
+        if record.retracted:
+            row.append([retraction(r) for r in record.retracted])
+        records.append(row)
+    body: dict[str, object] = {
         "segment": segment.segment_id,
         "stamps": [[s.at, s.block_height] for s in stamps],
         "tokens": [[key, kind] for key, kind in tokens],
         "records": records,
     }
-    return encode_document(KIND, FORMAT, body)
+    if segment.mark is not None:
+        body["ingest"] = mark_json(segment.mark)
+    plain = segment.mark is None and not any(r.retracted for r in segment.records)
+    return encode_document(KIND, 1 if plain else FORMAT, body)
+
+
+def mark_json(mark: IngestMark) -> dict[str, object]:
+    return {
+        "height": mark.height,
+        "block_hash": mark.block_hash,
+        "index_hash": mark.index_hash,
+        "block_time": mark.block_time,
+        "anchored_from": mark.anchored_from,
+        "source": mark.source,
+    }
+
+
+def decode_mark(data: object) -> IngestMark:
+    """An ingest mark from its JSON form (segments and the manifest share it)."""
+    if not isinstance(data, dict):
+        raise ValueError("an ingest mark is an object")
+    height, anchored = data["height"], data["anchored_from"]
+    if not isinstance(height, int) or not isinstance(anchored, int):
+        raise ValueError("an ingest mark's heights are integers")
+    hashes = [data.get("block_hash"), data.get("index_hash")]
+    if any(h is not None and not isinstance(h, str) for h in hashes):
+        raise ValueError("an ingest mark's hashes are strings")
+    return IngestMark(
+        height, hashes[0], hashes[1], float(data["block_time"]), anchored, str(data["source"])
+    )
 
 
 def decode_segment(data: bytes, where: str) -> Segment:
@@ -85,22 +148,20 @@ def decode_segment(data: bytes, where: str) -> Segment:
     try:
         stamps = [Stamp(float(at), height) for at, height in document["stamps"]]
         tokens = [(str(key), _kind(kind)) for key, kind in document["tokens"]]
-        records = tuple(
-            _record(str(address), changes, listing, stamps, tokens)
-            for address, changes, listing in document["records"]
-        )
-        return Segment(str(document["segment"]), records)
+        records = tuple(_record(row, stamps, tokens) for row in document["records"])
+        mark = None if document.get("ingest") is None else decode_mark(document["ingest"])
+        return Segment(str(document["segment"]), records, mark)
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise corrupt(where, f"{type(error).__name__}: {error}") from error
 
 
-def _record(
-    address: str,
-    changes: Any,
-    listing: Any,
-    stamps: list[Stamp],
-    tokens: list[tuple[str, TokenKindName]],
-) -> Record:
+def _record(row: Any, stamps: list[Stamp], tokens: list[tuple[str, TokenKindName]]) -> Record:
+    if not isinstance(row, list) or len(row) not in (3, 4):
+        raise ValueError("a record is [address, changes, listing, retractions?]")
+    address, changes, listing = str(row[0]), row[1], row[2]
+    retracted = tuple(
+        _retraction(item, stamps, tokens) for item in (row[3] if len(row) == 4 else ())
+    )
     decoded = []
     for token_index, amount, stamp_index in changes:
         key, kind = tokens[_index(token_index, tokens)]
@@ -108,7 +169,19 @@ def _record(
             Change(address, key, kind, None, _amount(amount), stamps[_index(stamp_index, stamps)])
         )
     stamp = None if listing is None else stamps[_index(listing, stamps)]
-    return Record(address, tuple(decoded), stamp)
+    return Record(address, tuple(decoded), stamp, retracted)
+
+
+def _retraction(
+    item: Any, stamps: list[Stamp], tokens: list[tuple[str, TokenKindName]]
+) -> Retraction:
+    token_index, amount, stamp_index, restored_amount, restored_stamp = item
+    key, kind = tokens[_index(token_index, tokens)]
+    restored = None
+    if restored_amount is not None:
+        restored_at = stamps[_index(restored_stamp, stamps)]
+        restored = TokenState(_amount(restored_amount), restored_at, kind)
+    return Retraction(key, kind, _amount(amount), stamps[_index(stamp_index, stamps)], restored)
 
 
 def _index(value: Any, table: Sequence[object]) -> int:
@@ -145,9 +218,9 @@ class Journal:
     def key(self, segment_id: str) -> str:
         return blob_key(*self._prefix.strip("/").split("/"), segment_id)
 
-    async def append(self, records: Sequence[Record]) -> Segment:
-        """Write one new segment holding ``records``."""
-        segment = Segment(new_segment_id(self._wall()), tuple(records))
+    async def append(self, records: Sequence[Record], mark: IngestMark | None = None) -> Segment:
+        """Write one new segment holding ``records`` (and ingestion's mark)."""
+        segment = Segment(new_segment_id(self._wall()), tuple(records), mark)
         data = encode_segment(segment)
         await self._blobs.put(
             self.key(segment.segment_id), data, mode=CREATE, content_type=CONTENT_TYPE

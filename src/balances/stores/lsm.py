@@ -39,10 +39,11 @@ from balances.stores.current import (
     merge_views,
 )
 from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
-from balances.stores.journal import Journal, Record, Segment
+from balances.stores.journal import IngestMark, Journal, Record, Segment
 from balances.stores.lsm_compact import compact
 from balances.stores.lsm_manifest import Manifest, ManifestDocument
 from balances.stores.lsm_read import read_slices
+from balances.stores.retractions import Retraction, Voided, apply_retractions
 from balances.stores.series_blobs import (
     DailyRollup,
     MonthSeries,
@@ -55,6 +56,8 @@ from balances.stores.series_blobs import (
 log = logging.getLogger("balances.stores")
 DEFAULT_SHARDS = 256
 DEFAULT_PREFIX = "v1"
+#: The tail's segment mark of records staged but not yet written (sorts after every id).
+STAGED = "~staged"
 #: How long a written blob is kept for the next compaction: a week, well past the
 #: daily pass (a stale copy costs one failed If-Match write, never a lost update).
 WRITTEN_TTL_SECONDS = 7 * 86400.0
@@ -94,6 +97,10 @@ class _Tail:
     view: AddressBalances
     points: list[tuple[str, TokenKindName, BalancePoint]] = field(default_factory=list)
     newest: str = ""
+    #: Retractions of this address not yet compacted: folded over the shard's blob too,
+    #: which may hold the state (or the point) they void.
+    retractions: list[Retraction] = field(default_factory=list)
+    voided: Voided = field(default_factory=Voided)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,10 @@ class ShardedStore:
         self._bases: dict[int, _Base] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._tail: dict[str, _Tail] = {}
+        self._staged: list[Record] = []
+        #: The newest ingest mark seen in the journal (or the manifest): the cursor.
+        self.ingest_mark: IngestMark | None = None
+        self._mark_segment = ""  # the segment the mark came from (newest wins)
         self._known_segments: set[str] = set()
         self._polled_at: float | None = None
         self._poll_lock = asyncio.Lock()
@@ -187,7 +198,8 @@ class ShardedStore:
         tail = self._tail.get(key)
         if tail is None:
             return stored
-        return tail.view if stored is None else merge_views(stored, tail.view)
+        view = tail.view if stored is None else merge_views(stored, tail.view)
+        return apply_retractions(view, tail.retractions) if tail.retractions else view
 
     async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
         unique = list(dict.fromkeys(addresses))
@@ -212,9 +224,10 @@ class ShardedStore:
                 continue
             merged = merge(current, update)
             results.append(merged)
-            if merged.needs_write:
+            confirmed = confirmations(update, merged) if update.confirm else ()
+            if merged.needs_write or confirmed:
                 listing = update.stamp if update.listing_complete else None
-                records.append(Record(update.address, merged.changes, listing))
+                records.append(Record(update.address, (*merged.changes, *confirmed), listing))
         if records:
             try:
                 await self.manifest.ensure()
@@ -249,6 +262,7 @@ class ShardedStore:
             load_month=lambda month: self._month(month, shard, base.folded),
             tail=[] if tail is None else tail.points,
             since=_since(base, name, tail),
+            voided=None if tail is None else tail.voided,
         )
 
     async def first_seen(self, address: Principal) -> datetime | None:
@@ -280,6 +294,9 @@ class ShardedStore:
             if not (due or force):
                 return
             manifest = await self.manifest.current()
+            folded = manifest.folded_through or ""
+            if manifest.ingest is not None and folded > self._mark_segment:
+                self.ingest_mark, self._mark_segment = manifest.ingest, folded
             ids = await self.journal.list_ids(after=manifest.folded_through)
             for segment_id in ids:
                 if segment_id in self._known_segments:
@@ -292,16 +309,70 @@ class ShardedStore:
 
     def _remember(self, segment: Segment) -> None:
         self._known_segments.add(segment.segment_id)
+        if segment.mark is not None and segment.segment_id >= self._mark_segment:
+            self.ingest_mark, self._mark_segment = segment.mark, segment.segment_id
         for record in segment.records:
-            tail = self._tail.get(record.address)
-            view = apply_changes(
-                tail.view if tail else None, record.address, record.changes, record.listing
-            )
-            if tail is None:
-                tail = self._tail[record.address] = _Tail(view)
-            tail.view = view
-            tail.points += [(change.key, change.kind, change.point()) for change in record.changes]
-            tail.newest = max(tail.newest, segment.segment_id)
+            self._fold_record(record, segment.segment_id)
+
+    def _fold_record(self, record: Record, segment_id: str) -> None:
+        tail = self._tail.get(record.address)
+        view = apply_changes(
+            tail.view if tail else None, record.address, record.changes, record.listing
+        )
+        if tail is None:
+            tail = self._tail[record.address] = _Tail(view)
+        tail.points += [(change.key, change.kind, change.point()) for change in record.changes]
+        if tail.retractions and record.changes:
+            made = {(c.key, c.stamp, c.new) for c in record.changes}
+            tail.retractions = [
+                r for r in tail.retractions if (r.key, r.stamp, r.amount) not in made
+            ]
+            for c in record.changes:
+                tail.voided.discard(c.key, c.point())
+        if record.retracted:
+            view = apply_retractions(view, record.retracted) or view
+            tail.retractions += record.retracted
+            tail.voided.add(record.retracted)
+            tail.points = [p for p in tail.points if (p[0], p[2]) not in tail.voided]
+        tail.view = view
+        tail.newest = max(tail.newest, segment_id)
+
+    # --- staged writes (block ingestion) -------------------------------------------
+
+    def stage(self, records: Sequence[Record]) -> None:
+        """Serve ``records`` at once and write them with the next :meth:`flush` (one
+        segment for many blocks: blob stores bill per write)."""
+        for record in records:
+            self._fold_record(record, STAGED)
+        self._staged += records
+
+    @property
+    def staged(self) -> int:
+        """Records staged and not yet written."""
+        return len(self._staged)
+
+    async def flush(self, mark: IngestMark | None = None) -> Segment | None:
+        """Write every staged record (and ``mark``) as one segment; None when there was
+        nothing to write. On failure the records stay staged for the next flush."""
+        batch = self._staged
+        if not batch and mark is None:
+            return None
+        self._staged = []
+        try:
+            await self.manifest.ensure()
+            segment = await self.journal.append(batch, mark)
+        except BalancesError:
+            self._staged = batch + self._staged
+            raise
+        self._known_segments.add(segment.segment_id)
+        if mark is not None:
+            self.ingest_mark, self._mark_segment = mark, segment.segment_id
+        still = {record.address for record in self._staged}
+        for address in {record.address for record in batch} - still:
+            tail = self._tail.get(address)
+            if tail is not None and tail.newest == STAGED:
+                tail.newest = segment.segment_id
+        return segment
 
     def _prune(self, shard: int, folded: str | None) -> None:
         if folded is None:
@@ -413,6 +484,19 @@ class ShardedStore:
             entry = (doc, newer(doc.folded_through, folded))
         self._docs.put(key, entry)
         return entry
+
+
+def confirmations(update: AddressUpdate, merged: Merged) -> tuple[Change, ...]:
+    """The reads of a confirming update that changed nothing, as changes to the same
+    amount: stored so that the read's stamp (its block height) persists (history
+    drops a step that does not move)."""
+    moved = {change.key for change in merged.changes}
+    confirmed = []
+    for key, (amount, kind) in update.amounts.items():
+        state = merged.balances.tokens.get(key)
+        if key not in moved and state is not None and state.stamp == update.stamp:
+            confirmed.append(Change(update.address, key, kind, amount, amount, update.stamp))
+    return tuple(confirmed)
 
 
 def _doc_size(doc: MonthSeries | DailyRollup | None) -> int:

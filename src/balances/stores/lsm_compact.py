@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,15 +24,18 @@ from balances.errors import BlobNotFoundError, PreconditionFailedError, WriteCon
 from balances.stores.current import TokenKindName, apply_changes
 from balances.stores.encoding import CONTENT_TYPE
 from balances.stores.history import MaintenanceReport
-from balances.stores.journal import Record, segment_time
+from balances.stores.journal import IngestMark, Record, Segment, segment_time
 from balances.stores.lsm_read import months_between
+from balances.stores.retractions import apply_retractions
 from balances.stores.series_blobs import (
     DailyRollup,
+    DayClose,
     MonthSeries,
     Opening,
     SeriesKey,
     ShardCurrent,
     day_of,
+    day_start,
     decode_current,
     decode_daily,
     decode_month,
@@ -58,6 +62,49 @@ RETENTION_WALK_MONTHS = 13
 RETENTION_SWEEP_MONTHS = 6
 
 
+@dataclass(slots=True)
+class _Batch:
+    """The records of one shard being folded, in journal order, as point events."""
+
+    records: Folded
+    #: (segment id, series, kind, point, live): a change point, or a void (live False).
+    events: list[tuple[str, SeriesKey, TokenKindName, BalancePoint, bool]]
+
+    @classmethod
+    def of(cls, records: Folded) -> _Batch:
+        events: list[tuple[str, SeriesKey, TokenKindName, BalancePoint, bool]] = []
+        for segment_id, record in records:
+            address = record.address
+            for change in record.changes:
+                events.append(
+                    (segment_id, (address, change.key), change.kind, change.point(), True)
+                )
+            for r in record.retracted:
+                events.append((segment_id, (address, r.key), r.kind, r.point, False))
+        return cls(records, events)
+
+    def replay(
+        self, series: dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]], after: str | None
+    ) -> set[tuple[SeriesKey, int]]:
+        """Apply the events newer than ``after`` to ``series`` in order; returns the
+        (series, day) pairs a void touched."""
+        touched: set[tuple[SeriesKey, int]] = set()
+        for segment_id, key, kind, point, live in self.events:
+            if after is not None and segment_id <= after:
+                continue
+            _, points = series.setdefault(key, (kind, []))
+            if live:
+                points.append(point)
+            else:
+                points[:] = [p for p in points if not _same_point(p, point)]
+                touched.add((key, day_of(point.at)))
+        return touched
+
+
+def _same_point(a: BalancePoint, b: BalancePoint) -> bool:
+    return a.at == b.at and a.amount == b.amount and a.block_height == b.block_height
+
+
 async def compact(store: ShardedStore, now: float) -> MaintenanceReport:
     manifest = await store.manifest.current()
     done = manifest.folded_through
@@ -71,14 +118,14 @@ async def compact(store: ShardedStore, now: float) -> MaintenanceReport:
     ]
     written = 0
     if pending:
-        by_shard = await _records_by_shard(store, pending)
+        by_shard, mark = await _records_by_shard(store, pending)
         moment = datetime.fromtimestamp(now, UTC)
         keep_from = day_of(moment - timedelta(days=store.settings.retention_days))
         for shard, records in sorted(by_shard.items()):
             written += await _compact_shard(
                 store, shard, records, pending[-1], keep_from, month_of(moment)
             )
-        await store.manifest.advance(pending[-1])
+        await store.manifest.advance(pending[-1], mark)
     deleted = await _sweep_retention(store, now)
     await store.journal.delete([*leftover, *pending])
     return MaintenanceReport(
@@ -88,22 +135,30 @@ async def compact(store: ShardedStore, now: float) -> MaintenanceReport:
     )
 
 
-async def _records_by_shard(store: ShardedStore, ids: Sequence[str]) -> dict[int, Folded]:
+async def _records_by_shard(
+    store: ShardedStore, ids: Sequence[str]
+) -> tuple[dict[int, Folded], IngestMark | None]:
+    """Every record by shard, in journal order, and the newest segment's ingest mark."""
     gate = asyncio.Semaphore(READ_CONCURRENCY)
 
-    async def read(segment_id: str) -> Folded:
+    async def read(segment_id: str) -> Segment | None:
         async with gate:
             try:
-                segment = await store.journal.read(segment_id)
+                return await store.journal.read(segment_id)
             except BlobNotFoundError:
-                return []  # folded and deleted by a compaction that raced this one
-        return [(segment_id, record) for record in segment.records]
+                return None  # folded and deleted by a compaction that raced this one
 
     by_shard: dict[int, Folded] = {}
-    for found in await asyncio.gather(*(read(i) for i in ids)):
-        for segment_id, record in found:
-            by_shard.setdefault(store.shard(record.address), []).append((segment_id, record))
-    return by_shard
+    mark: IngestMark | None = None
+    for segment in await asyncio.gather(*(read(i) for i in ids)):
+        if segment is None:
+            continue
+        mark = segment.mark or mark
+        for record in segment.records:
+            by_shard.setdefault(store.shard(record.address), []).append(
+                (segment.segment_id, record)
+            )
+    return by_shard, mark
 
 
 async def _compact_shard(
@@ -114,18 +169,17 @@ async def _compact_shard(
     keep_from_day: int,
     now_month: str,
 ) -> int:
-    points: list[tuple[str, SeriesKey, TokenKindName, BalancePoint]] = [
-        (segment_id, (record.address, change.key), change.kind, change.point())
-        for segment_id, record in records
-        for change in record.changes
-    ]
-    by_month: dict[str, list[tuple[str, SeriesKey, TokenKindName, BalancePoint]]] = {}
-    for item in points:
-        by_month.setdefault(month_of(item[3].at), []).append(item)
-    written = await _compact_months(store, shard, by_month, cutoff, now_month)
+    batch = _Batch.of(records)
+    by_month: dict[str, list[int]] = {}
+    for index, event in enumerate(batch.events):
+        by_month.setdefault(month_of(event[3].at), []).append(index)
+    months, written = await _compact_months(store, shard, batch, by_month, cutoff, now_month)
 
     def fold_day(doc: DailyRollup) -> DailyRollup:
-        rolled = fold_daily(doc, _newer_than(points, doc.folded_through), cutoff)
+        live: dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]] = {}
+        touched = batch.replay(live, doc.folded_through)
+        rolled = fold_daily(doc, live, cutoff)
+        rolled = reclose_days(rolled, touched, months)
         return trim_daily(rolled, keep_from_day)
 
     written += await _update(
@@ -138,9 +192,8 @@ async def _compact_shard(
             if doc.folded_through is not None and segment_id <= doc.folded_through:
                 continue
             address = record.address
-            addresses[address] = apply_changes(
-                addresses.get(address), address, record.changes, record.listing
-            )
+            folded = apply_changes(addresses.get(address), address, record.changes, record.listing)
+            addresses[address] = apply_retractions(folded, record.retracted) or folded
             times = [change.stamp.at for change in record.changes]
             if times:
                 since[address] = min([since.get(address, times[0]), *times])
@@ -160,33 +213,61 @@ async def _compact_shard(
 async def _compact_months(
     store: ShardedStore,
     shard: int,
-    by_month: dict[str, list[tuple[str, SeriesKey, TokenKindName, BalancePoint]]],
+    batch: _Batch,
+    by_month: dict[str, list[int]],
     cutoff: str,
     now_month: str,
-) -> int:
-    """Fold the points into their month blobs, and carry every series' closing into
-    the next month's openings, up to the current month (whose blob then exists, so a
-    raw chart finds its opening in the month it starts in)."""
+) -> tuple[dict[str, MonthSeries], int]:
+    """Fold the batch's events into their month blobs, and carry every series'
+    closing into the next month's openings, up to the current month (whose blob then
+    exists, so a raw chart finds its opening in the month it starts in). Returns the
+    month documents as written."""
     chain = months_between_keys(min(by_month), max(max(by_month), now_month))
     previous = await _closings_before(store, shard, chain[0])
     max_points = store.settings.max_points_per_month
     written = 0
+    final: dict[str, MonthSeries] = {}
     for month in chain:
         seen: list[MonthSeries] = []  # the version the update settled on
+        month_batch = _Batch(batch.records, [batch.events[i] for i in by_month.get(month, [])])
 
         def fold(
-            doc: MonthSeries, month: str = month, opening: Any = previous, seen: Any = seen
+            doc: MonthSeries,
+            opening: Any = previous,
+            seen: Any = seen,
+            month_batch: _Batch = month_batch,
         ) -> MonthSeries:
-            chosen = _newer_than(by_month.get(month, []), doc.folded_through)
-            new = fold_month(doc, chosen, cutoff, max_points) if chosen else doc
+            new = replay_month(doc, month_batch, cutoff, max_points)
             new = with_openings(new, opening)
             seen[:] = [new]
             return new
 
         key = store.month_key(month, shard)
         written += await _update(store, key, MonthSeries(None), decode_month, encode_month, fold)
+        if seen:
+            final[month] = seen[-1]
         previous = seen[-1].closings() if seen else previous
-    return written
+    return final, written
+
+
+def replay_month(doc: MonthSeries, batch: _Batch, cutoff: str, max_points: int) -> MonthSeries:
+    """``doc`` with the batch's events newer than what it holds: new points added,
+    voided points removed (a void may remove a point folded in an earlier pass)."""
+    if not batch.events:
+        return doc
+    pending = [e for e in batch.events if doc.folded_through is None or e[0] > doc.folded_through]
+    if not pending:
+        return doc
+    if all(live for *_, live in pending):
+        chosen: dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]] = {}
+        for _, key, kind, point, _ in pending:
+            chosen.setdefault(key, (kind, []))[1].append(point)
+        return fold_month(doc, chosen, cutoff, max_points)
+    series = {key: (kind, list(points)) for key, (kind, points) in doc.series.items()}
+    batch.replay(series, doc.folded_through)
+    rebuilt = MonthSeries(doc.folded_through, {}, doc.openings)
+    kept = {key: value for key, value in series.items() if value[1]}
+    return fold_month(rebuilt, kept, cutoff, max_points)
 
 
 async def _closings_before(
@@ -228,17 +309,27 @@ def months_between_keys(first: str, last: str) -> list[str]:
     return months_between(start, end)
 
 
-def _newer_than(
-    points: list[tuple[str, SeriesKey, TokenKindName, BalancePoint]],
-    folded: str | None,
-) -> dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]]:
-    """The points from segments after ``folded``, by series."""
-    chosen: dict[SeriesKey, tuple[TokenKindName, list[BalancePoint]]] = {}
-    for segment_id, key, kind, point in points:
-        if folded is not None and segment_id <= folded:
+def reclose_days(
+    doc: DailyRollup, touched: set[tuple[SeriesKey, int]], months: dict[str, MonthSeries]
+) -> DailyRollup:
+    """Each (series, day) a void touched closes with the last point left that day in
+    its month (none left: the day has no close of its own)."""
+    if not touched:
+        return doc
+    series = dict(doc.series)
+    for key, day in touched:
+        known = series.get(key)
+        month = months.get(month_of(day_start(day)))
+        if known is None or month is None:
             continue
-        chosen.setdefault(key, (kind, []))[1].append(point)
-    return chosen
+        found = month.series.get(key)
+        points = [p for p in (found[1] if found else ()) if day_of(p.at) == day]
+        days = [close for close in known.days if close.day != day]
+        if points:
+            last = points[-1]
+            days.append(DayClose(day, last.amount, last.at.timestamp()))
+        series[key] = replace(known, days=tuple(sorted(days, key=lambda c: c.day)))
+    return replace(doc, series=series)
 
 
 async def _update(

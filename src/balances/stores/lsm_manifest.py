@@ -15,6 +15,7 @@ from balances.blobs import BlobStore
 from balances.errors import ConfigError
 from balances.stores.document import SharedDocument
 from balances.stores.encoding import corrupt, decode_document, encode_document
+from balances.stores.journal import IngestMark, decode_mark, mark_json
 
 KIND = "lsm-manifest"
 FORMAT = 1
@@ -25,12 +26,15 @@ class ManifestDocument:
     shards: int | None = None
     #: Every journal segment up to this id is in the shard blobs (and may be deleted).
     folded_through: str | None = None
+    #: The newest ingest mark of the folded segments (the cursor, once they are gone).
+    ingest: IngestMark | None = None
 
 
 def _encode(doc: ManifestDocument) -> bytes:
-    return encode_document(
-        KIND, FORMAT, {"shards": doc.shards, "folded_through": doc.folded_through}
-    )
+    body: dict[str, object] = {"shards": doc.shards, "folded_through": doc.folded_through}
+    if doc.ingest is not None:
+        body["ingest"] = mark_json(doc.ingest)
+    return encode_document(KIND, FORMAT, body)
 
 
 def _decode(data: bytes, where: str) -> ManifestDocument:
@@ -38,7 +42,11 @@ def _decode(data: bytes, where: str) -> ManifestDocument:
     shards, folded = document.get("shards"), document.get("folded_through")
     if not isinstance(shards, int) or (folded is not None and not isinstance(folded, str)):
         raise corrupt(where, "shards must be an int and folded_through a segment id")
-    return ManifestDocument(shards, folded)
+    try:
+        ingest = None if document.get("ingest") is None else decode_mark(document["ingest"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise corrupt(where, f"ingest mark: {error}") from error
+    return ManifestDocument(shards, folded, ingest)
 
 
 class Manifest:
@@ -77,14 +85,19 @@ class Manifest:
             return doc
         return await self._doc.update(lambda known: replace(known, shards=self._shards))
 
-    async def advance(self, folded_through: str) -> ManifestDocument:
-        """Record that every segment up to ``folded_through`` is compacted."""
+    async def advance(
+        self, folded_through: str, ingest: IngestMark | None = None
+    ) -> ManifestDocument:
+        """Record that every segment up to ``folded_through`` is compacted (and the
+        newest ingest mark they carried)."""
         await self.current()
 
         def change(doc: ManifestDocument) -> ManifestDocument:
             known = doc.folded_through
             newest = folded_through if known is None else max(known, folded_through)
-            return replace(doc, shards=self._shards, folded_through=newest)
+            # The mark of the newest folded segment is the cursor (a reorg may lower it).
+            mark = doc.ingest if ingest is None or newest != folded_through else ingest
+            return replace(doc, shards=self._shards, folded_through=newest, ingest=mark)
 
         return await self._doc.update(change)
 

@@ -17,6 +17,7 @@ from balances.domain import BalancePoint
 from balances.domain.series import normalize, value_at
 from balances.stores.current import TokenKindName
 from balances.stores.history import Resolution, SeriesSlice
+from balances.stores.retractions import Voided
 from balances.stores.series_blobs import (
     DailyRollup,
     DailySeries,
@@ -58,10 +59,12 @@ async def read_slices(
     load_month: MonthLoader,
     tail: TailPoints,
     since: datetime | None = None,
+    voided: Voided | None = None,
 ) -> dict[str, SeriesSlice]:
     """Raw: the window's month blobs (the first one's openings give the amounts in
     force at its start). Daily: the rollup, and the end's month for the changes of
-    the end's own day up to the end (its close may come after the end)."""
+    the end's own day up to the end (its close may come after the end). Points a
+    retraction ``voided`` (not yet compacted away) are left out."""
     if resolution == "raw":
         found = await _raw(load_month, start, end, since)
     else:
@@ -73,6 +76,9 @@ async def read_slices(
     for key, kind, point in tail:
         if keys is None or key in keys:
             gathered.setdefault(key, (kind, []))[1].append(point)
+    if voided:
+        for key, (_, points) in gathered.items():
+            points[:] = voided.keep(key, points)
     return {key: _slice(kind, points, start, end) for key, (kind, points) in gathered.items()}
 
 

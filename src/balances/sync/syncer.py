@@ -9,6 +9,11 @@ tip is read at most once per ``tip_ttl`` for every refresh in that window.
 A read that fails changes nothing stored: its key carries the error instead (the
 old amount stays, unknown stays unknown). What changed goes to the change sinks
 (the time series) after it is stored.
+
+With ``exact_heights`` (block ingestion runs), a stamp's height must be exact: the
+reads are bracketed by two fresh tip reads, and the height is kept only when the
+tip did not move in between (else it is None: the reads may include a block or
+not, so ingestion re-reads such a pair rather than fold a block's delta into it).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from balances.chain.models import ChainTip
 from balances.chain.protocol import ChainReader
@@ -76,6 +81,7 @@ class Syncer:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sinks: Sequence[ChangeSink] = (),
+        exact_heights: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -91,6 +97,7 @@ class Syncer:
         )
         self._sinks = list(sinks)
         self._inflight: dict[str, asyncio.Task[SyncOutcome]] = {}
+        self.exact_heights = exact_heights
 
     def add_sink(self, sink: ChangeSink) -> None:
         self._sinks.append(sink)
@@ -109,12 +116,22 @@ class Syncer:
                 outcome = await self.refresh_token(address, token)
         return outcome
 
-    async def refresh_many(self, addresses: Sequence[Principal]) -> list[SyncOutcome]:
+    async def refresh_many(
+        self, addresses: Sequence[Principal], *, confirm: bool = False
+    ) -> list[SyncOutcome]:
         """Refresh many addresses, ``concurrency`` at a time, and store what they read in
-        one batch (one journal segment in the sharded layout); results in input order."""
+        one batch (one journal segment in the sharded layout); results in input order.
+        ``confirm`` stores the reads' stamps even where nothing changed (an anchor)."""
         unique = list(dict.fromkeys(addresses))
-        reads = await asyncio.gather(*(self._read(address, ()) for address in unique))
-        merged = await self._store.apply_many([update for update, _, _ in reads])
+        before = await self._exact_tip() if self.exact_heights else None
+        reads = await asyncio.gather(
+            *(self._read(address, (), bracket=False) for address in unique)
+        )
+        if self.exact_heights:
+            height = await self._settle(before)
+            reads = [(_at_height(update, height), e, m) for update, e, m in reads]
+        updates = [replace(update, confirm=confirm) for update, _, _ in reads]
+        merged = await self._store.apply_many(updates)
         outcomes = {}
         for (update, errors, mapped), result in zip(reads, merged, strict=True):
             outcomes[update.address] = await self._outcome(update, errors, mapped, result)
@@ -123,10 +140,13 @@ class Syncer:
     async def refresh_token(self, address: Principal, token: TokenId) -> SyncOutcome:
         """Read one token of ``address`` with a single request (no listing)."""
         async with self._gate:
+            before = await self._exact_tip() if self.exact_heights else None
             stamp = await self._stamp()
             try:
                 kind = await self.catalog.kind(token)
                 amount = await self._read_one(address, token, kind)
+                if self.exact_heights:
+                    stamp = Stamp(stamp.at, await self._settle(before))
             except BalancesError as error:
                 update = AddressUpdate(str(address), stamp, {}, errors={str(token): error})
                 return await self._persist(update, {str(token): error}, frozenset())
@@ -148,13 +168,18 @@ class Syncer:
         return await self._persist(update, errors, mapped)
 
     async def _read(
-        self, address: Principal, extra: Sequence[TokenId]
+        self, address: Principal, extra: Sequence[TokenId], *, bracket: bool = True
     ) -> tuple[AddressUpdate, dict[str, BalancesError], frozenset[str]]:
         """Read ``address`` from the chain (nothing stored yet)."""
         async with self._gate:
             mapped, kind_errors = await self._map_tokens_of(address, extra)
             plan = build_plan(address, [TrackedToken.map_based(t) for t in mapped], discover=True)
-            stamp, result = await asyncio.gather(self._stamp(), execute_plan(plan, self._chain))
+            if self.exact_heights:  # a batch brackets all its reads at once
+                before = await self._exact_tip() if bracket else None
+                result = await execute_plan(plan, self._chain)
+                stamp = Stamp(self._wall(), await self._settle(before) if bracket else None)
+            else:
+                stamp, result = await asyncio.gather(self._stamp(), execute_plan(plan, self._chain))
         update, errors = _update_from(result, stamp, kind_errors)
         self.catalog.learn_native(result.held)
         return update, errors, frozenset(token_key(t) for t in mapped)
@@ -202,6 +227,22 @@ class Syncer:
             log.info("chain tip unavailable: %s", error)
             return Stamp(at, None)
         return Stamp(at, tip.height)
+
+    async def _exact_tip(self) -> int | None:
+        """A fresh tip height (None: it could not be read, so no height is exact)."""
+        try:
+            return (await self._chain.get_chain_tip()).height
+        except BalancesError as error:
+            log.info("chain tip unavailable: %s", error)
+            return None
+
+    async def _settle(self, before: int | None) -> int | None:
+        """The height reads made since ``before`` was read are exact at: ``before`` if
+        the tip has not moved since, else None."""
+        if before is None:
+            return None
+        after = await self._exact_tip()
+        return before if after == before else None
 
     async def _persist(
         self,
@@ -265,6 +306,10 @@ def _update_from(
         errors=errors,
     )
     return update, errors
+
+
+def _at_height(update: AddressUpdate, height: int | None) -> AddressUpdate:
+    return replace(update, stamp=Stamp(update.stamp.at, height))
 
 
 def native_amounts(held: dict[str, int]) -> dict[str, tuple[int, TokenKindName]]:
