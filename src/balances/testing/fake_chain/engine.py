@@ -19,7 +19,6 @@ requests are answered between awaits, so do not await inside ``chain.block()``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -37,8 +36,6 @@ from balances.testing.fake_chain.journal import (
 from balances.testing.fake_chain.records import (
     STX_KEY,
     TX_STATUSES,
-    CallArg,
-    Event,
     FakeChainError,
     InsufficientBalanceError,
     Move,
@@ -46,34 +43,9 @@ from balances.testing.fake_chain.records import (
     Tx,
     TxIntent,
     TxStatus,
-    TxType,
 )
-from balances.testing.fake_chain.txwire import (
-    MODE_ALLOW,
-    MODE_DENY,
-    U64_LIMIT,
-    CoinbasePayload,
-    ContractCallPayload,
-    Payload,
-    SpendingCondition,
-    StacksTransaction,
-    TokenTransferPayload,
-    tx_id_of,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TxPlan:
-    """What a transaction does, before anyone signs it."""
-
-    sender: str  # the origin: a standard address
-    type: TxType
-    events: tuple[Event, ...]
-    contract_id: str | None = None
-    function_name: str | None = None
-    args: tuple[CallArg, ...] = ()
-    recipient: str | None = None
-    amount: int = 0
+from balances.testing.fake_chain.signing import TxPlan, sign
+from balances.testing.fake_chain.txwire import U64_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +103,9 @@ class TxEngine:
         self._mempool: dict[str, Pending] = {}
         self._dropped: dict[str, tuple[Pending, str]] = {}
         self._quiet = False  # a reorg journals its blocks itself
+        #: orphaned block hash -> (principal, token key) -> balance after that block, for
+        #: the pairs it touched (a node still answers ``?tip=`` for an orphaned block)
+        self._orphan_states: dict[str, dict[tuple[str, str], int]] = {}
 
     # --- blocks ----------------------------------------------------------------
 
@@ -175,6 +150,20 @@ class TxEngine:
     def is_canonical(self, tx: Tx) -> bool:
         found = self.blocks.by_hash(tx.block_hash)
         return found is not None and self.blocks.is_canonical(found)
+
+    def balance_after(self, principal: str, token_key: str, block: Block) -> int:
+        """``principal``'s balance as of the end of ``block``, canonical or orphaned: an
+        orphaned block's own changes, else its parent's state, down to the fork point."""
+        current = block
+        while not self.blocks.is_canonical(current):
+            state = self._orphan_states.get(current.hash, {})
+            if (principal, token_key) in state:
+                return state[(principal, token_key)]
+            parent = self.blocks.by_hash(current.parent_block_hash)
+            if parent is None:  # a parent below the start height: canonical history
+                return self.book.balance(principal, token_key, current.height - 1)
+            current = parent
+        return self.book.balance(principal, token_key, current.height)
 
     # --- mempool ---------------------------------------------------------------
 
@@ -249,50 +238,8 @@ class TxEngine:
                 )
         nonce = self._next_nonce(plan.sender)
         sponsor_nonce = None if sponsor is None else self._next_nonce(sponsor)
-        origin = SpendingCondition.for_address(plan.sender, nonce, 0 if sponsor else fee)
-        sponsoring = (
-            None
-            if sponsor is None
-            else SpendingCondition.for_address(sponsor, sponsor_nonce or 0, fee)
-        )
-        wire = StacksTransaction(
-            self.network,
-            origin,
-            self._payload(plan, nonce, memo),
-            sponsor=sponsoring,
-            post_condition_mode=MODE_DENY if status == "abort_by_post_condition" else MODE_ALLOW,
-        )
-        raw = wire.serialize()
-        return TxIntent(
-            tx_id=tx_id_of(raw),
-            raw=raw,
-            sender=plan.sender,
-            nonce=nonce,
-            fee=fee,
-            sponsor=sponsor,
-            sponsor_nonce=sponsor_nonce,
-            type=plan.type,
-            contract_id=plan.contract_id,
-            function_name=plan.function_name,
-            args=plan.args,
-            recipient=plan.recipient,
-            amount=plan.amount,
-            events=plan.events,
-            status=status,
-            memo=memo,
-        )
-
-    def _payload(self, plan: TxPlan, nonce: int, memo: bytes) -> Payload:
-        if plan.type == "token_transfer":
-            assert plan.recipient is not None
-            return TokenTransferPayload(plan.recipient, plan.amount, memo)
-        if plan.type == "coinbase":
-            seed = f"{self._salt}:coinbase:{plan.sender}:{nonce}".encode()
-            return CoinbasePayload(hashlib.sha256(seed).digest(), plan.recipient)
-        assert plan.contract_id is not None
-        assert plan.function_name is not None
-        return ContractCallPayload(
-            plan.contract_id, plan.function_name, tuple(arg.value for arg in plan.args)
+        return sign(
+            plan, self.network, self._salt, nonce, fee, (sponsor, sponsor_nonce), status, memo
         )
 
     def _next_nonce(self, address: str) -> int:
@@ -427,6 +374,11 @@ class TxEngine:
             raise FakeChainError(
                 f"block {height} was not mined by this ledger; it cannot be undone"
             )
+        block = self.blocks.at_height(height)
+        if block is not None:
+            self._orphan_states[block.hash] = {
+                pair: self.book.balance(*pair, height) for pair in applied.changes.touched
+            }
         self.book.undo(height, applied.changes)
         for principal in reversed(applied.indexed):
             txs = self._by_principal[principal]

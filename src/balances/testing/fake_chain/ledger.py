@@ -21,17 +21,12 @@ from collections import Counter
 from balances.chain.clarity import (
     NONE,
     Buffer,
-    ClarityValue,
     Some,
-    StringAscii,
-    Tuple,
-    UInt,
-    principal_from_text,
 )
-from balances.domain import MAX_AMOUNT, Principal
+from balances.domain import Principal
 from balances.testing.fake_chain.accounts import Account
 from balances.testing.fake_chain.blocks import Block, BlockLog
-from balances.testing.fake_chain.engine import TxEngine, TxPlan
+from balances.testing.fake_chain.engine import TxEngine
 from balances.testing.fake_chain.faults import FaultConfig
 from balances.testing.fake_chain.prices import PricedChain
 from balances.testing.fake_chain.records import (
@@ -40,8 +35,6 @@ from balances.testing.fake_chain.records import (
     CallArg,
     Event,
     FakeChainError,
-    Move,
-    PrintEvent,
     StxLock,
     TokenInfo,
     Tx,
@@ -49,7 +42,18 @@ from balances.testing.fake_chain.records import (
     digest_hex,
 )
 from balances.testing.fake_chain.reorg import Reorg, reorganise
+from balances.testing.fake_chain.signing import TxPlan
 from balances.testing.fake_chain.tokens import TokenRegistry
+from balances.testing.fake_chain.tx_parts import (
+    asset_of,
+    boot_address,
+    canonical,
+    checked_move,
+    principal_arg,
+    stack_args,
+    token_print,
+    uint_arg,
+)
 
 __all__ = ["DEFAULT_START_TIME", "Account", "FakeChain"]
 
@@ -122,11 +126,11 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
     def balance(self, token: str, principal: str, at_height: int | None = None) -> int:
         """Ground truth: ``principal``'s ``token`` balance (now, or after block ``at_height``).
         STX counts locked STX, as the API's ``balance`` does."""
-        return self.book.balance(_canonical(principal), self._token_key(token), at_height)
+        return self.book.balance(canonical(principal), self._token_key(token), at_height)
 
     def locked(self, principal: str) -> int:
         """STX of ``principal`` locked by stacking at the tip."""
-        return self.book.locked(_canonical(principal), self.tip.burn_block_height)
+        return self.book.locked(canonical(principal), self.tip.burn_block_height)
 
     def available(self, principal: str) -> int:
         """Spendable STX: the balance less the locked part."""
@@ -134,7 +138,7 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
 
     def lock_info(self, principal: str) -> tuple[int, int, str, int, int] | None:
         """(amount, unlock burn height, lock tx id, stacks height, burn height) while locked."""
-        lock = self.book.locks.get(_canonical(principal))
+        lock = self.book.locks.get(canonical(principal))
         if lock is None or not self.locked(principal):
             return None
         return (lock.amount, lock.unlock_burn_height, lock.tx_id, lock.height, lock.burn_height)
@@ -178,9 +182,9 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
         STX arrive by a ``coinbase`` (an alternate recipient when not the sender's own
         address), a native token by its deployer calling ``mint``, a map token by a deposit.
         """
-        recipient = _canonical(recipient)
+        recipient = canonical(recipient)
         if self._is_stx(token):
-            move = _move("stx", STX_KEY, STX_KEY, None, recipient, amount)
+            move = checked_move("stx", STX_KEY, STX_KEY, None, recipient, amount)
             origin = Principal.parse(recipient).address
             alt = recipient if recipient != origin else None
             plan = TxPlan(origin, "coinbase", (move,), recipient=alt)
@@ -190,8 +194,8 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
             return self.deposit(
                 info.contract_id, recipient, amount, fee=fee, sponsor=sponsor, status=status
             )
-        move = _move("ft", info.contract_id, _asset(info), None, recipient, amount)
-        args = (_uint_arg("amount", amount), _principal_arg("recipient", recipient))
+        move = checked_move("ft", info.contract_id, asset_of(info), None, recipient, amount)
+        args = (uint_arg("amount", amount), principal_arg("recipient", recipient))
         plan = TxPlan(info.deployer, "contract_call", (move,), info.contract_id, "mint", args)
         return self._submit(plan, fee, sponsor, status)
 
@@ -213,24 +217,24 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
         ``transfer`` call; a map token's transfer prints ``{event: "transfer", ...}``.
         A contract principal sends through a call made by its deployer's address.
         """
-        sender, recipient = _canonical(sender), _canonical(recipient)
+        sender, recipient = canonical(sender), canonical(recipient)
         if sender == recipient:
             raise FakeChainError("sender and recipient are the same principal (SIP-010 err u2)")
         payer = Principal.parse(sender).address
         if self._is_stx(token):
-            move = _move("stx", STX_KEY, STX_KEY, sender, recipient, amount)
+            move = checked_move("stx", STX_KEY, STX_KEY, sender, recipient, amount)
             plan = TxPlan(payer, "token_transfer", (move,), recipient=recipient, amount=amount)
             return self._submit(plan, fee, sponsor, status, memo)
         info = self.token(token)
         kind: AssetKind = "map" if info.kind == "map" else "ft"
-        move = _move(kind, info.contract_id, _asset(info), sender, recipient, amount)
+        move = checked_move(kind, info.contract_id, asset_of(info), sender, recipient, amount)
         events: tuple[Event, ...] = (move,)
         if info.kind == "map":
-            events += (_print(info, "transfer", sender, amount, recipient),)
+            events += (token_print(info, "transfer", sender, amount, recipient),)
         args = (
-            _uint_arg("amount", amount),
-            _principal_arg("sender", sender),
-            _principal_arg("recipient", recipient),
+            uint_arg("amount", amount),
+            principal_arg("sender", sender),
+            principal_arg("recipient", recipient),
             CallArg("memo", "(optional (buff 34))", Some(Buffer(memo)) if memo else NONE),
         )
         plan = TxPlan(payer, "contract_call", events, info.contract_id, "transfer", args)
@@ -247,13 +251,13 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
         status: TxStatus = "success",
     ) -> str:
         """Destroy ``amount`` of ``sender``'s ``token``; returns the tx id."""
-        sender = _canonical(sender)
+        sender = canonical(sender)
         payer = Principal.parse(sender).address
         if self._is_stx(token):
-            move = _move("stx", STX_KEY, STX_KEY, sender, None, amount)
-            burner = f"{_boot_address(self.network)}.burn-stx"
+            move = checked_move("stx", STX_KEY, STX_KEY, sender, None, amount)
+            burner = f"{boot_address(self.network)}.burn-stx"
             plan = TxPlan(
-                payer, "contract_call", (move,), burner, "burn", (_uint_arg("amount", amount),)
+                payer, "contract_call", (move,), burner, "burn", (uint_arg("amount", amount),)
             )
             return self._submit(plan, fee, sponsor, status)
         info = self.token(token)
@@ -261,8 +265,8 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
             return self.withdraw(
                 info.contract_id, sender, amount, fee=fee, sponsor=sponsor, status=status
             )
-        move = _move("ft", info.contract_id, _asset(info), sender, None, amount)
-        args = (_uint_arg("amount", amount), _principal_arg("sender", sender))
+        move = checked_move("ft", info.contract_id, asset_of(info), sender, None, amount)
+        args = (uint_arg("amount", amount), principal_arg("sender", sender))
         plan = TxPlan(payer, "contract_call", (move,), info.contract_id, "burn", args)
         return self._submit(plan, fee, sponsor, status)
 
@@ -277,15 +281,19 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
         status: TxStatus = "success",
     ) -> str:
         """Credit a map-based token (prints ``{event: "deposit"}``); locks the base token if any."""
-        info, principal = self._map_token(map_token), _canonical(principal)
+        info, principal = self._map_token(map_token), canonical(principal)
         events: list[Event] = []
         if info.base_token is not None:
             base = self.token(info.base_token)
             events.append(
-                _move("ft", base.contract_id, _asset(base), principal, info.contract_id, amount)
+                checked_move(
+                    "ft", base.contract_id, asset_of(base), principal, info.contract_id, amount
+                )
             )
-        events.append(_move("map", info.contract_id, info.contract_id, None, principal, amount))
-        events.append(_print(info, "deposit", principal, amount))
+        events.append(
+            checked_move("map", info.contract_id, info.contract_id, None, principal, amount)
+        )
+        events.append(token_print(info, "deposit", principal, amount))
         return self._map_call(info, "deposit", principal, amount, events, fee, sponsor, status)
 
     def withdraw(
@@ -299,16 +307,18 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
         status: TxStatus = "success",
     ) -> str:
         """Debit a map-based token (prints ``{event: "withdraw"}``); releases the base token."""
-        info, principal = self._map_token(map_token), _canonical(principal)
+        info, principal = self._map_token(map_token), canonical(principal)
         events: list[Event] = [
-            _move("map", info.contract_id, info.contract_id, principal, None, amount)
+            checked_move("map", info.contract_id, info.contract_id, principal, None, amount)
         ]
         if info.base_token is not None:
             base = self.token(info.base_token)
             events.append(
-                _move("ft", base.contract_id, _asset(base), info.contract_id, principal, amount)
+                checked_move(
+                    "ft", base.contract_id, asset_of(base), info.contract_id, principal, amount
+                )
             )
-        events.append(_print(info, "withdraw", principal, amount))
+        events.append(token_print(info, "withdraw", principal, amount))
         return self._map_call(info, "withdraw", principal, amount, events, fee, sponsor, status)
 
     def lock_stx(
@@ -323,17 +333,17 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
     ) -> str:
         """Stack ``amount`` STX for ``cycles`` reward cycles (``pox-4.stack-stx``): the
         balance keeps them, ``available`` does not, until the unlock burn height."""
-        principal = _canonical(principal)
+        principal = canonical(principal)
         if "." in principal:
             raise FakeChainError(
                 "only a standard address can stack (tx-sender must be the stacker)"
             )
         if not 1 <= cycles <= 12:
             raise FakeChainError(f"cycles must be in 1..12, got {cycles}")
-        _move("stx", STX_KEY, STX_KEY, principal, None, amount)  # validates the amount
+        checked_move("stx", STX_KEY, STX_KEY, principal, None, amount)  # validates the amount
         start = self.blocks.burn_height_at(self.tip_time + self.blocks.block_seconds)
         unlock = start + cycles * REWARD_CYCLE_BURN_BLOCKS
-        pox = f"{_boot_address(self.network)}.pox-4"
+        pox = f"{boot_address(self.network)}.pox-4"
         lock = StxLock(principal, amount, unlock, pox)
         plan = TxPlan(
             principal,
@@ -341,7 +351,7 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
             (lock,),
             pox,
             "stack-stx",
-            _stack_args(amount, start, cycles),
+            stack_args(amount, start, cycles),
         )
         return self._submit(plan, fee, sponsor, status)
 
@@ -358,7 +368,7 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
         sponsor: str | None,
         status: TxStatus,
     ) -> str:
-        args = (_uint_arg("amount", amount), CallArg("recipient", "(optional principal)", NONE))
+        args = (uint_arg("amount", amount), CallArg("recipient", "(optional principal)", NONE))
         payer = Principal.parse(principal).address
         plan = TxPlan(payer, "contract_call", tuple(events), info.contract_id, function, args)
         return self._submit(plan, fee, sponsor, status)
@@ -376,60 +386,3 @@ class FakeChain(TxEngine, PricedChain, TokenRegistry):
 
     def _token_key(self, token: str) -> str:
         return STX_KEY if self._is_stx(token) else self.token(token).contract_id
-
-
-def _canonical(principal: str) -> str:
-    return str(Principal.parse(principal))
-
-
-def _asset(info: TokenInfo) -> str:
-    return info.asset_identifier or info.contract_id
-
-
-def _move(
-    kind: AssetKind, token: str, asset: str, sender: str | None, recipient: str | None, amount: int
-) -> Move:
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
-        raise FakeChainError(f"amount must be an int in 1..2**128-1 (base units), got {amount!r}")
-    return Move(kind, token, asset, sender, recipient, amount)
-
-
-def _uint_arg(name: str, amount: int) -> CallArg:
-    return CallArg(name, "uint", UInt(amount))
-
-
-def _principal_arg(name: str, principal: str) -> CallArg:
-    return CallArg(name, "principal", principal_from_text(principal))
-
-
-def _stack_args(amount: int, start_burn_height: int, cycles: int) -> tuple[CallArg, ...]:
-    pox_address = Tuple({"version": Buffer(b"\x04"), "hashbytes": Buffer(bytes(32))})
-    return (
-        _uint_arg("amount-ustx", amount),
-        CallArg("pox-addr", "(tuple (hashbytes (buff 32)) (version (buff 1)))", pox_address),
-        _uint_arg("start-burn-ht", start_burn_height),
-        _uint_arg("lock-period", cycles),
-        CallArg("signer-sig", "(optional (buff 65))", NONE),
-        CallArg("signer-key", "(buff 33)", Buffer(b"\x02" + bytes(32))),
-        _uint_arg("max-amount", amount),
-        _uint_arg("auth-id", 1),
-    )
-
-
-def _print(
-    info: TokenInfo, event: str, sender: str, amount: int, recipient: str | None = None
-) -> PrintEvent:
-    fields: dict[str, ClarityValue] = {
-        "event": StringAscii(event),
-        "sender": principal_from_text(sender),
-        "amount": UInt(amount),
-    }
-    if recipient is not None:
-        fields["recipient"] = principal_from_text(recipient)
-    return PrintEvent(info.contract_id, Tuple(fields))
-
-
-def _boot_address(network: str) -> str:
-    return (
-        "SP000000000000000000002Q6VF78" if network == "mainnet" else "ST000000000000000000002AMW42H"
-    )
