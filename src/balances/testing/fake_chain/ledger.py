@@ -1,72 +1,71 @@
 """The in-memory ledger behind the Stacks API stand-in: the driver tests and demos use.
 
-Every mutation is one transaction mined alone in a new block (height + 1, time +
-``block_seconds``), so history has distinct heights. Amounts are ints in base
-units (u128); an overdraft raises :class:`InsufficientBalanceError` and changes
-nothing. Fees are zero, so STX balances move only by the amounts you send.
+By default every mutation is one transaction mined alone in a new block (height
++ 1, time + ``block_seconds``), so history has distinct heights. Several
+transactions share a block inside ``with chain.block():``, wait in the mempool
+inside ``with chain.pending():``, and ``chain.reorg(depth)`` replaces the top
+blocks (see :mod:`~balances.testing.fake_chain.engine` and
+:mod:`~balances.testing.fake_chain.reorg`).
+
+Amounts are ints in base units (u128); an overdraft raises
+:class:`InsufficientBalanceError` and changes nothing. Every mutation takes
+``fee`` (micro-STX, default 0, paid by ``sponsor`` when given, else by the
+sender's address), and ``status``: a transaction mined as ``abort_by_response``
+or ``abort_by_post_condition`` pays its fee and does nothing else.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from balances.chain.clarity import ClarityValue, StringAscii, Tuple, UInt, principal_from_text
-from balances.domain import MAX_AMOUNT, Principal
+from balances.chain.clarity import (
+    NONE,
+    Buffer,
+    Some,
+)
+from balances.domain import Principal
+from balances.testing.fake_chain.accounts import Account
 from balances.testing.fake_chain.blocks import Block, BlockLog
+from balances.testing.fake_chain.engine import TxEngine
 from balances.testing.fake_chain.faults import FaultConfig
 from balances.testing.fake_chain.prices import PricedChain
 from balances.testing.fake_chain.records import (
     STX_KEY,
     AssetKind,
+    CallArg,
     Event,
     FakeChainError,
-    InsufficientBalanceError,
-    Move,
-    PrintEvent,
+    StxLock,
     TokenInfo,
     Tx,
-    TxType,
+    TxStatus,
     digest_hex,
 )
+from balances.testing.fake_chain.reorg import Reorg, reorganise
+from balances.testing.fake_chain.signing import TxPlan
 from balances.testing.fake_chain.tokens import TokenRegistry
+from balances.testing.fake_chain.tx_parts import (
+    asset_of,
+    boot_address,
+    canonical,
+    checked_move,
+    principal_arg,
+    stack_args,
+    token_print,
+    uint_arg,
+)
+
+__all__ = ["DEFAULT_START_TIME", "Account", "FakeChain"]
 
 #: 2024-01-01T00:00:00Z.
 DEFAULT_START_TIME = 1_704_067_200
+#: Burn blocks per PoX reward cycle on mainnet.
+REWARD_CYCLE_BURN_BLOCKS = 2100
 
 
-@dataclass(slots=True)
-class Account:
-    """One principal's position in one token, with its history by height."""
-
-    balance: int = 0
-    sent: int = 0
-    received: int = 0
-    heights: list[int] = field(default_factory=list)
-    snapshots: list[tuple[int, int, int]] = field(default_factory=list)  # balance, sent, received
-
-    def at(self, height: int | None) -> tuple[int, int, int]:
-        """(balance, sent, received) as of the end of block ``height`` (None: now)."""
-        if height is None:
-            return (self.balance, self.sent, self.received)
-        position = bisect.bisect_right(self.heights, height) - 1
-        return self.snapshots[position] if position >= 0 else (0, 0, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class _TxPlan:
-    sender: str
-    type: TxType
-    contract_id: str | None
-    function_name: str | None
-    events: tuple[Event, ...]
-
-
-class FakeChain(PricedChain, TokenRegistry):
+class FakeChain(TxEngine, PricedChain, TokenRegistry):
     """An in-memory Stacks chain: STX, native and map-based tokens, blocks, history,
-    and USD prices (``chain.set_price``, ``chain.prices``)."""
+    a mempool, reorgs, and USD prices (``chain.set_price``, ``chain.prices``)."""
 
     def __init__(
         self,
@@ -79,16 +78,10 @@ class FakeChain(PricedChain, TokenRegistry):
             raise FakeChainError(f"network must be 'mainnet' or 'testnet', got {network!r}")
         super().__init__(network)
         salt = f"{network}:{start_height}:{start_time}"
-        self.blocks = BlockLog(salt, start_height, start_time, block_seconds)
+        self._init_engine(salt, BlockLog(salt, start_height, start_time, block_seconds))
         self.faults = FaultConfig()
         self.requests: Counter[str] = Counter()
         self.api_keys: Counter[str] = Counter()  # x-api-key values seen ("" when absent)
-        self._salt = salt
-        self._accounts: dict[str, dict[str, Account]] = {}  # principal -> token key -> account
-        self._supply: Counter[str] = Counter()
-        self._txs: dict[str, Tx] = {}
-        self._by_principal: dict[str, list[Tx]] = {}
-        self._nonces: Counter[str] = Counter()
 
     # --- chain state ---------------------------------------------------------
 
@@ -105,18 +98,24 @@ class FakeChain(PricedChain, TokenRegistry):
         return self.blocks.tip.time
 
     def advance_blocks(self, count: int = 1) -> int:
-        """Mine ``count`` empty blocks, ``block_seconds`` apart; return the new tip height."""
+        """Mine ``count`` blocks (the pending transactions, else empty), ``block_seconds``
+        apart; return the new tip height."""
         if count < 0:
             raise FakeChainError(f"count must be >= 0, got {count}")
         for _ in range(count):
-            self.blocks.mine(self.tip_time + self.blocks.block_seconds)
+            self.mine_block()
         return self.tip_height
 
     def advance_time(self, seconds: int) -> int:
-        """Mine one empty block ``seconds`` after the tip (a quiet stretch); return its height."""
+        """Mine one block ``seconds`` after the tip (a quiet stretch); return its height."""
         if seconds < 0:
             raise FakeChainError(f"seconds must be >= 0, got {seconds}")
-        return self.blocks.mine(self.tip_time + seconds).height
+        return self.mine_block(self.tip_time + seconds).height
+
+    def reorg(self, depth: int, *, seed: int = 0, keep: float = 0.5) -> Reorg:
+        """Orphan the top ``depth`` blocks and mine ``depth + 1`` new ones in their place
+        (see :func:`~balances.testing.fake_chain.reorg.reorganise`)."""
+        return reorganise(self, depth, seed=seed, keep=keep)
 
     def reset_requests(self) -> None:
         self.requests.clear()
@@ -125,116 +124,254 @@ class FakeChain(PricedChain, TokenRegistry):
     # --- reads ---------------------------------------------------------------
 
     def balance(self, token: str, principal: str, at_height: int | None = None) -> int:
-        """Ground truth: ``principal``'s ``token`` balance (now, or after block ``at_height``)."""
-        key = STX_KEY if token.strip().lower() == STX_KEY else self.token(token).contract_id
-        account = self._accounts.get(_canonical(principal), {}).get(key)
-        return 0 if account is None else account.at(at_height)[0]
+        """Ground truth: ``principal``'s ``token`` balance (now, or after block ``at_height``).
+        STX counts locked STX, as the API's ``balance`` does."""
+        return self.book.balance(canonical(principal), self._token_key(token), at_height)
+
+    def locked(self, principal: str) -> int:
+        """STX of ``principal`` locked by stacking at the tip."""
+        return self.book.locked(canonical(principal), self.tip.burn_block_height)
+
+    def available(self, principal: str) -> int:
+        """Spendable STX: the balance less the locked part."""
+        return self.balance(STX_KEY, principal) - self.locked(principal)
+
+    def lock_info(self, principal: str) -> tuple[int, int, str, int, int] | None:
+        """(amount, unlock burn height, lock tx id, stacks height, burn height) while locked."""
+        lock = self.book.locks.get(canonical(principal))
+        if lock is None or not self.locked(principal):
+            return None
+        return (lock.amount, lock.unlock_burn_height, lock.tx_id, lock.height, lock.burn_height)
 
     def total_supply(self, token: str) -> int:
-        key = STX_KEY if token.strip().lower() == STX_KEY else self.token(token).contract_id
-        return self._supply[key]
+        return self.book.supply[self._token_key(token)]
 
     def accounts(self, principal: str) -> dict[str, Account]:
-        """Every token ``principal`` ever touched (keys: ``stx`` or contract id)."""
-        return dict(self._accounts.get(principal, {}))
+        """Every token ``principal`` touched in a canonical block (keys: ``stx`` or contract id)."""
+        return dict(self.book.accounts.get(principal, {}))
 
     def transactions_of(self, principal: str) -> list[Tx]:
-        """Transactions the API indexes under ``principal``, oldest first."""
+        """Canonical transactions the API indexes under ``principal``, oldest first."""
         return list(self._by_principal.get(principal, ()))
 
     def transaction(self, tx_id: str) -> Tx | None:
+        """A mined transaction: its canonical inclusion, else its latest orphaned one."""
         key = tx_id.lower()
         return self._txs.get(key if key.startswith("0x") else "0x" + key)
 
     def state_tag(self, principal: str) -> str:
         """Changes whenever a transaction touching ``principal`` is mined (for ETags)."""
         txs = self._by_principal.get(principal)
-        last = txs[-1].tx_id if txs else "none"
+        last = f"{txs[-1].tx_id}:{txs[-1].block_hash}" if txs else "none"
         return digest_hex(self._salt, "etag", principal, last)[2:34]
 
     # --- mutations -----------------------------------------------------------
 
-    def mint(self, token: str, recipient: str, amount: int) -> str:
-        """Create ``amount`` of ``token`` for ``recipient``; returns the tx id."""
-        recipient = _canonical(recipient)
-        if token.strip().lower() == STX_KEY:
-            move = _move("stx", STX_KEY, STX_KEY, None, recipient, amount)
-            return self._commit(
-                _TxPlan(Principal.parse(recipient).address, "coinbase", None, None, (move,))
-            )
+    def mint(
+        self,
+        token: str,
+        recipient: str,
+        amount: int,
+        *,
+        fee: int = 0,
+        sponsor: str | None = None,
+        status: TxStatus = "success",
+    ) -> str:
+        """Create ``amount`` of ``token`` for ``recipient``; returns the tx id.
+
+        STX arrive by a ``coinbase`` (an alternate recipient when not the sender's own
+        address), a native token by its deployer calling ``mint``, a map token by a deposit.
+        """
+        recipient = canonical(recipient)
+        if self._is_stx(token):
+            move = checked_move("stx", STX_KEY, STX_KEY, None, recipient, amount)
+            origin = Principal.parse(recipient).address
+            alt = recipient if recipient != origin else None
+            plan = TxPlan(origin, "coinbase", (move,), recipient=alt)
+            return self._submit(plan, fee, sponsor, status)
         info = self.token(token)
         if info.kind == "map":
-            return self.deposit(info.contract_id, recipient, amount)
-        move = _move("ft", info.contract_id, _asset(info), None, recipient, amount)
-        return self._commit(
-            _TxPlan(info.deployer, "contract_call", info.contract_id, "mint", (move,))
-        )
+            return self.deposit(
+                info.contract_id, recipient, amount, fee=fee, sponsor=sponsor, status=status
+            )
+        move = checked_move("ft", info.contract_id, asset_of(info), None, recipient, amount)
+        args = (uint_arg("amount", amount), principal_arg("recipient", recipient))
+        plan = TxPlan(info.deployer, "contract_call", (move,), info.contract_id, "mint", args)
+        return self._submit(plan, fee, sponsor, status)
 
-    def transfer(self, token: str, sender: str, recipient: str, amount: int) -> str:
-        """Move ``amount`` of ``token`` from ``sender`` to ``recipient``; returns the tx id."""
-        sender, recipient = _canonical(sender), _canonical(recipient)
+    def transfer(
+        self,
+        token: str,
+        sender: str,
+        recipient: str,
+        amount: int,
+        *,
+        fee: int = 0,
+        sponsor: str | None = None,
+        status: TxStatus = "success",
+        memo: bytes = b"",
+    ) -> str:
+        """Move ``amount`` of ``token`` from ``sender`` to ``recipient``; returns the tx id.
+
+        STX go by a ``token_transfer`` payload (``memo``: up to 34 bytes), tokens by a
+        ``transfer`` call; a map token's transfer prints ``{event: "transfer", ...}``.
+        A contract principal sends through a call made by its deployer's address.
+        """
+        sender, recipient = canonical(sender), canonical(recipient)
         if sender == recipient:
             raise FakeChainError("sender and recipient are the same principal (SIP-010 err u2)")
         payer = Principal.parse(sender).address
-        if token.strip().lower() == STX_KEY:
-            move = _move("stx", STX_KEY, STX_KEY, sender, recipient, amount)
-            return self._commit(_TxPlan(payer, "token_transfer", None, None, (move,)))
+        if self._is_stx(token):
+            move = checked_move("stx", STX_KEY, STX_KEY, sender, recipient, amount)
+            plan = TxPlan(payer, "token_transfer", (move,), recipient=recipient, amount=amount)
+            return self._submit(plan, fee, sponsor, status, memo)
         info = self.token(token)
         kind: AssetKind = "map" if info.kind == "map" else "ft"
-        move = _move(kind, info.contract_id, _asset(info), sender, recipient, amount)
+        move = checked_move(kind, info.contract_id, asset_of(info), sender, recipient, amount)
         events: tuple[Event, ...] = (move,)
         if info.kind == "map":
-            events += (_print(info, "transfer", sender, amount, recipient),)
-        return self._commit(_TxPlan(payer, "contract_call", info.contract_id, "transfer", events))
+            events += (token_print(info, "transfer", sender, amount, recipient),)
+        args = (
+            uint_arg("amount", amount),
+            principal_arg("sender", sender),
+            principal_arg("recipient", recipient),
+            CallArg("memo", "(optional (buff 34))", Some(Buffer(memo)) if memo else NONE),
+        )
+        plan = TxPlan(payer, "contract_call", events, info.contract_id, "transfer", args)
+        return self._submit(plan, fee, sponsor, status)
 
-    def burn(self, token: str, sender: str, amount: int) -> str:
+    def burn(
+        self,
+        token: str,
+        sender: str,
+        amount: int,
+        *,
+        fee: int = 0,
+        sponsor: str | None = None,
+        status: TxStatus = "success",
+    ) -> str:
         """Destroy ``amount`` of ``sender``'s ``token``; returns the tx id."""
-        sender = _canonical(sender)
+        sender = canonical(sender)
         payer = Principal.parse(sender).address
-        if token.strip().lower() == STX_KEY:
-            move = _move("stx", STX_KEY, STX_KEY, sender, None, amount)
-            burner = f"{_boot_address(self.network)}.burn-stx"
-            return self._commit(_TxPlan(payer, "contract_call", burner, "burn", (move,)))
+        if self._is_stx(token):
+            move = checked_move("stx", STX_KEY, STX_KEY, sender, None, amount)
+            burner = f"{boot_address(self.network)}.burn-stx"
+            plan = TxPlan(
+                payer, "contract_call", (move,), burner, "burn", (uint_arg("amount", amount),)
+            )
+            return self._submit(plan, fee, sponsor, status)
         info = self.token(token)
         if info.kind == "map":
-            return self.withdraw(info.contract_id, sender, amount)
-        move = _move("ft", info.contract_id, _asset(info), sender, None, amount)
-        return self._commit(_TxPlan(payer, "contract_call", info.contract_id, "burn", (move,)))
+            return self.withdraw(
+                info.contract_id, sender, amount, fee=fee, sponsor=sponsor, status=status
+            )
+        move = checked_move("ft", info.contract_id, asset_of(info), sender, None, amount)
+        args = (uint_arg("amount", amount), principal_arg("sender", sender))
+        plan = TxPlan(payer, "contract_call", (move,), info.contract_id, "burn", args)
+        return self._submit(plan, fee, sponsor, status)
 
-    def deposit(self, map_token: str, principal: str, amount: int) -> str:
+    def deposit(
+        self,
+        map_token: str,
+        principal: str,
+        amount: int,
+        *,
+        fee: int = 0,
+        sponsor: str | None = None,
+        status: TxStatus = "success",
+    ) -> str:
         """Credit a map-based token (prints ``{event: "deposit"}``); locks the base token if any."""
-        info, principal = self._map_token(map_token), _canonical(principal)
+        info, principal = self._map_token(map_token), canonical(principal)
         events: list[Event] = []
         if info.base_token is not None:
             base = self.token(info.base_token)
             events.append(
-                _move("ft", base.contract_id, _asset(base), principal, info.contract_id, amount)
+                checked_move(
+                    "ft", base.contract_id, asset_of(base), principal, info.contract_id, amount
+                )
             )
-        events.append(_move("map", info.contract_id, info.contract_id, None, principal, amount))
-        events.append(_print(info, "deposit", principal, amount))
-        payer = Principal.parse(principal).address
-        return self._commit(
-            _TxPlan(payer, "contract_call", info.contract_id, "deposit", tuple(events))
+        events.append(
+            checked_move("map", info.contract_id, info.contract_id, None, principal, amount)
         )
+        events.append(token_print(info, "deposit", principal, amount))
+        return self._map_call(info, "deposit", principal, amount, events, fee, sponsor, status)
 
-    def withdraw(self, map_token: str, principal: str, amount: int) -> str:
+    def withdraw(
+        self,
+        map_token: str,
+        principal: str,
+        amount: int,
+        *,
+        fee: int = 0,
+        sponsor: str | None = None,
+        status: TxStatus = "success",
+    ) -> str:
         """Debit a map-based token (prints ``{event: "withdraw"}``); releases the base token."""
-        info, principal = self._map_token(map_token), _canonical(principal)
+        info, principal = self._map_token(map_token), canonical(principal)
         events: list[Event] = [
-            _move("map", info.contract_id, info.contract_id, principal, None, amount)
+            checked_move("map", info.contract_id, info.contract_id, principal, None, amount)
         ]
         if info.base_token is not None:
             base = self.token(info.base_token)
             events.append(
-                _move("ft", base.contract_id, _asset(base), info.contract_id, principal, amount)
+                checked_move(
+                    "ft", base.contract_id, asset_of(base), info.contract_id, principal, amount
+                )
             )
-        events.append(_print(info, "withdraw", principal, amount))
-        payer = Principal.parse(principal).address
-        return self._commit(
-            _TxPlan(payer, "contract_call", info.contract_id, "withdraw", tuple(events))
+        events.append(token_print(info, "withdraw", principal, amount))
+        return self._map_call(info, "withdraw", principal, amount, events, fee, sponsor, status)
+
+    def lock_stx(
+        self,
+        principal: str,
+        amount: int,
+        *,
+        cycles: int = 1,
+        fee: int = 0,
+        sponsor: str | None = None,
+        status: TxStatus = "success",
+    ) -> str:
+        """Stack ``amount`` STX for ``cycles`` reward cycles (``pox-4.stack-stx``): the
+        balance keeps them, ``available`` does not, until the unlock burn height."""
+        principal = canonical(principal)
+        if "." in principal:
+            raise FakeChainError(
+                "only a standard address can stack (tx-sender must be the stacker)"
+            )
+        if not 1 <= cycles <= 12:
+            raise FakeChainError(f"cycles must be in 1..12, got {cycles}")
+        checked_move("stx", STX_KEY, STX_KEY, principal, None, amount)  # validates the amount
+        start = self.blocks.burn_height_at(self.tip_time + self.blocks.block_seconds)
+        unlock = start + cycles * REWARD_CYCLE_BURN_BLOCKS
+        pox = f"{boot_address(self.network)}.pox-4"
+        lock = StxLock(principal, amount, unlock, pox)
+        plan = TxPlan(
+            principal,
+            "contract_call",
+            (lock,),
+            pox,
+            "stack-stx",
+            stack_args(amount, start, cycles),
         )
+        return self._submit(plan, fee, sponsor, status)
 
     # --- internals -----------------------------------------------------------
+
+    def _map_call(
+        self,
+        info: TokenInfo,
+        function: str,
+        principal: str,
+        amount: int,
+        events: list[Event],
+        fee: int,
+        sponsor: str | None,
+        status: TxStatus,
+    ) -> str:
+        args = (uint_arg("amount", amount), CallArg("recipient", "(optional principal)", NONE))
+        payer = Principal.parse(principal).address
+        plan = TxPlan(payer, "contract_call", tuple(events), info.contract_id, function, args)
+        return self._submit(plan, fee, sponsor, status)
 
     def _map_token(self, text: str) -> TokenInfo:
         info = self.token(text)
@@ -244,111 +381,8 @@ class FakeChain(PricedChain, TokenRegistry):
             )
         return info
 
-    def _check(self, moves: Iterable[Move]) -> None:
-        """Refuse the whole transaction if any step would overdraw or overflow."""
-        delta: Counter[tuple[str, str]] = Counter()
-        supply: Counter[str] = Counter()
-        for move in moves:
-            if move.sender is not None:
-                have = self.balance(move.token, move.sender) + delta[(move.token, move.sender)]
-                if have < move.amount:
-                    raise InsufficientBalanceError(
-                        f"{move.sender} holds {have} of {move.asset}, cannot send {move.amount}"
-                    )
-                delta[(move.token, move.sender)] -= move.amount
-            else:
-                supply[move.token] += move.amount
-            if move.recipient is not None:
-                delta[(move.token, move.recipient)] += move.amount
-            if self._supply[move.token] + supply[move.token] > MAX_AMOUNT:
-                raise FakeChainError(
-                    f"minting {move.amount} would overflow {move.asset}'s u128 supply"
-                )
+    def _is_stx(self, token: str) -> bool:
+        return token.strip().lower() == STX_KEY
 
-    def _commit(self, plan: _TxPlan) -> str:
-        moves = [event for event in plan.events if isinstance(event, Move)]
-        self._check(moves)
-        height = self.tip_height + 1
-        tx_id = digest_hex(self._salt, "tx", height)
-        tx = Tx(
-            tx_id=tx_id,
-            height=height,
-            tx_index=0,
-            sender=plan.sender,
-            nonce=self._nonces[plan.sender],
-            type=plan.type,
-            contract_id=plan.contract_id,
-            function_name=plan.function_name,
-            events=plan.events,
-        )
-        self._nonces[plan.sender] += 1
-        self.blocks.mine(self.tip_time + self.blocks.block_seconds, (tx_id,))
-        for move in moves:
-            self._apply(move, height)
-        self._txs[tx_id] = tx
-        for principal in sorted(tx.involved):
-            self._by_principal.setdefault(principal, []).append(tx)
-        return tx_id
-
-    def _apply(self, move: Move, height: int) -> None:
-        if move.sender is None:
-            self._supply[move.token] += move.amount
-        else:
-            account = self._account(move.sender, move.token)
-            account.balance -= move.amount
-            account.sent += move.amount
-            _snapshot(account, height)
-        if move.recipient is None:
-            self._supply[move.token] -= move.amount
-        else:
-            account = self._account(move.recipient, move.token)
-            account.balance += move.amount
-            account.received += move.amount
-            _snapshot(account, height)
-
-    def _account(self, principal: str, token: str) -> Account:
-        return self._accounts.setdefault(principal, {}).setdefault(token, Account())
-
-
-def _snapshot(account: Account, height: int) -> None:
-    state = (account.balance, account.sent, account.received)
-    if account.heights and account.heights[-1] == height:
-        account.snapshots[-1] = state
-    else:
-        account.heights.append(height)
-        account.snapshots.append(state)
-
-
-def _canonical(principal: str) -> str:
-    return str(Principal.parse(principal))
-
-
-def _asset(info: TokenInfo) -> str:
-    return info.asset_identifier or info.contract_id
-
-
-def _move(
-    kind: AssetKind, token: str, asset: str, sender: str | None, recipient: str | None, amount: int
-) -> Move:
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
-        raise FakeChainError(f"amount must be an int in 1..2**128-1 (base units), got {amount!r}")
-    return Move(kind, token, asset, sender, recipient, amount)
-
-
-def _print(
-    info: TokenInfo, event: str, sender: str, amount: int, recipient: str | None = None
-) -> PrintEvent:
-    fields: dict[str, ClarityValue] = {
-        "event": StringAscii(event),
-        "sender": principal_from_text(sender),
-        "amount": UInt(amount),
-    }
-    if recipient is not None:
-        fields["recipient"] = principal_from_text(recipient)
-    return PrintEvent(info.contract_id, Tuple(fields))
-
-
-def _boot_address(network: str) -> str:
-    return (
-        "SP000000000000000000002Q6VF78" if network == "mainnet" else "ST000000000000000000002AMW42H"
-    )
+    def _token_key(self, token: str) -> str:
+        return STX_KEY if self._is_stx(token) else self.token(token).contract_id

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from balances.chain.clarity import to_hex, to_repr
 from balances.testing.fake_chain.http import (
     TX_ID_RE,
     Ctx,
@@ -24,53 +23,20 @@ from balances.testing.fake_chain.http import (
 )
 from balances.testing.fake_chain.ledger import FakeChain
 from balances.testing.fake_chain.pipeline import RouteSpec
-from balances.testing.fake_chain.records import Move, PrintEvent, Tx
+from balances.testing.fake_chain.records import Tx
+from balances.testing.fake_chain.tx_json import events_v3, summary_v3
 
 MAX_TX_IDS = 20
 #: (asset type tag, identifier, sent, received) of one principal in one tx.
 Change = tuple[int, str, int, int]
 
 
-def _summary(chain: FakeChain, tx: Tx) -> dict[str, Any]:
-    block = chain.blocks.at_height(tx.height)
-    assert block is not None  # a confirmed tx's block always exists
-    summary: dict[str, Any] = {
-        "tx_id": tx.tx_id,
-        "sender": {"address": tx.sender, "nonce": tx.nonce},
-        "sponsor": None,
-        "fee_rate": str(tx.fee),
-        "block": {
-            "height": block.height,
-            "hash": block.hash,
-            "index_hash": block.index_block_hash,
-            "time": block.time,
-            "tx_index": tx.tx_index,
-        },
-        "bitcoin_block": {"height": block.burn_block_height, "time": block.burn_block_time},
-        "status": "success",
-        "type": tx.type,
-    }
-    first = tx.moves[0] if tx.moves else None
-    if tx.type == "token_transfer" and first is not None:
-        summary["token_transfer"] = {
-            "recipient": first.recipient,
-            "amount": str(first.amount),
-            "memo": None,
-        }
-    elif tx.type == "coinbase":
-        recipient = first.recipient if first is not None else None
-        summary["coinbase"] = {"alt_recipient": recipient if recipient != tx.sender else None}
-    else:
-        summary["contract_call"] = {
-            "contract_id": tx.contract_id,
-            "function_name": tx.function_name,
-        }
-    return summary
-
-
 def changes_of(tx: Tx, principal: str) -> list[Change]:
-    """The principal's STX and native-FT changes in ``tx``, by asset."""
+    """The principal's STX and native-FT changes in ``tx``, by asset. The fee counts as
+    STX sent by the payer (so ``net`` is the change of the STX balance)."""
     sums: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    if tx.fee and tx.payer == principal:
+        sums[(1, "stx")][0] += tx.fee
     for move in tx.moves:
         if move.kind == "map":
             continue
@@ -92,8 +58,8 @@ def _row(chain: FakeChain, tx: Tx, principal: str) -> dict[str, Any]:
     changes = changes_of(tx, principal)
     stx = next((change for change in changes if change[0] == 1), (1, "stx", 0, 0))
     return {
-        "transaction": _summary(chain, tx),
-        "involvement": "sender" if tx.sender == principal else "affected",
+        "transaction": summary_v3(chain, tx),
+        "involvement": _involvement(tx, principal),
         "balance_changes": {"stx": _change_json(stx)["balance_change"]},
         "affected_balances": {
             "stx": any(change[0] == 1 for change in changes),
@@ -101,6 +67,12 @@ def _row(chain: FakeChain, tx: Tx, principal: str) -> dict[str, Any]:
             "nft": False,
         },
     }
+
+
+def _involvement(tx: Tx, principal: str) -> str:
+    if tx.sender == principal:
+        return "sender"
+    return "sponsor" if tx.sponsor == principal else "affected"
 
 
 def transactions(ctx: Ctx) -> Reply:
@@ -173,40 +145,12 @@ def _known_tx(ctx: Ctx) -> Tx:
     return tx
 
 
-def _asset_event(move: Move) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": move.action}
-    if move.kind == "ft":
-        body["asset_identifier"] = move.asset
-    if move.sender is not None:
-        body["sender"] = move.sender
-    if move.recipient is not None:
-        body["recipient"] = move.recipient
-    body["amount"] = str(move.amount)
-    if move.kind == "stx" and move.action == "transfer":
-        body["memo"] = None
-    return body
-
-
-def emitted_events(tx: Tx) -> list[dict[str, Any]]:
-    """The tx's events as the v3 API lists them (map-token moves emit none)."""
-    events: list[dict[str, Any]] = []
-    for event in tx.events:
-        if isinstance(event, PrintEvent):
-            value = {"hex": to_hex(event.value), "repr": to_repr(event.value)}
-            log = {"contract_id": event.contract_id, "topic": "print", "value": value}
-            events.append({"event_index": len(events), "type": "contract_log", "contract_log": log})
-        elif event.kind != "map":
-            kind = "stx_asset" if event.kind == "stx" else "ft_asset"
-            events.append({"event_index": len(events), "type": kind, kind: _asset_event(event)})
-    return events
-
-
 def tx_events(ctx: Ctx) -> Reply:
     tx = _known_tx(ctx)
     limit = query_limit(ctx, 20, 100)
     match = query_cursor(ctx, r"(\d+)")
     start = None if match is None else (int(match[1]),)
-    events = emitted_events(tx)
+    events = events_v3(tx)
     keys = [(event["event_index"],) for event in events]
     page, envelope = cursor_page(
         events, keys, limit, start, lambda event: str(event["event_index"])
