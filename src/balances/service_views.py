@@ -189,7 +189,7 @@ class ViewBuilder:
             return True
         oldest = self._wall() - need.max_age
         covered = self.coverage(balances.address, balances)
-        if covered is not None and covered.at >= oldest and not balances.errors:
+        if covered is not None and covered.at >= oldest and not balances.failures:
             return True
         return all(state is not None and state.stamp.at >= oldest for state in states)
 
