@@ -99,7 +99,7 @@ def expected_points(chain: FakeChain, up_to: int) -> set[tuple[str, int, int]]:
     found = set()
     for key in KINDS:
         account = chain.accounts(HOLDER)[key]
-        for height, (amount, _, _) in zip(account.heights, account.snapshots, strict=True):
+        for height, (amount, *_) in zip(account.heights, account.snapshots, strict=True):
             if height <= up_to:
                 found.add((key, height, amount))
     return found

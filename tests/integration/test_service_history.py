@@ -490,7 +490,7 @@ async def test_an_interrupted_backfill_resumes_and_a_rerun_is_a_no_op(
     for token, points in series.items():
         moved = {
             (height, amount)
-            for height, (amount, _, _) in zip(
+            for height, (amount, *_) in zip(
                 kit.chain.accounts(HOLDER)[token].heights,
                 kit.chain.accounts(HOLDER)[token].snapshots,
                 strict=True,
@@ -516,7 +516,7 @@ async def test_map_token_history_comes_from_print_events(kit: Kit) -> None:
     assert set(report.first_point) == {MAP_TOKEN}
     points = await full_series(svc, MAP_TOKEN, sim.now)
     account = kit.chain.accounts(HOLDER)[MAP_TOKEN]
-    assert [p.amount for p in points] == [amount for amount, _, _ in account.snapshots]
+    assert [p.amount for p in points] == [amount for amount, *_ in account.snapshots]
     assert [p.block_height for p in points] == account.heights
     stx = await full_series(svc, "stx", sim.now)
     assert len(stx) == 1  # only the token asked for was walked
