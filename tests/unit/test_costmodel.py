@@ -194,3 +194,24 @@ async def test_the_scheduler_s_lease_and_task_record_are_priced_unscaled() -> No
         bookkeeping = layout.totals_by("group")["scheduler"].monthly.operations
         assert bookkeeping["put"] == lease_writes + record_writes, layout.layout
         assert bookkeeping["get"] <= 2  # each document read once, then known
+
+
+async def test_on_ingestion_a_replica_lists_the_journal_once_per_poll_not_per_read() -> None:
+    """Reads are sampled and each stands for hundreds: a poll they triggered, priced
+    per read, would be counted hundreds of times. The replica polls as due (every
+    ``poll_seconds``, 300) whatever its read rate, so reads list nothing and the
+    month's listings are bounded by its polls (plus compaction's, one a day)."""
+    days = 2
+    workload = replace(
+        Workload(), month_days=days, prepopulated_months=1, balance_reads_per_month=5_000
+    )
+    options = SimOptions(snapshot_days=1, chart_reads=2)
+    comparison = await compare(workload, QUICK_SCALE, seed=7, options=options, ingestion=True)
+    assert comparison.ingestion
+    parts = {(p.phase, p.group): p.monthly.operations for p in comparison.sharded.parts}
+    for phase in ("balance", "history", "portfolio"):
+        assert parts.get((phase, "journal"), {}).get("list", 0) == 0, phase
+    polls = days * 86_400 / 300
+    listings = parts[("sync", "journal")]["list"]
+    assert polls <= listings <= polls + 2 * days
+    assert parts[("sync", "journal")]["put"] == days * 86_400 / workload.ingest_flush_seconds

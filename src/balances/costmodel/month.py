@@ -18,7 +18,11 @@ of an unchanged refresh do not depend on how many tokens it re-read, and merging
 Reads are spread uniformly over the month at random addresses (cold for the store:
 the service's own caches would absorb repeats, the store's do what they do):
 ``load`` for a balance, a 30-day raw ``series`` of one token for an hourly chart,
-and a 365-day daily ``series`` of every token for a portfolio chart.
+and a 365-day daily ``series`` of every token for a portfolio chart. Before a
+cycle, the sharded layout polls the journal as due (at most once per
+``poll_seconds``: the fleet's reads come every ~20 s, so a poll is always due
+after that long): that is the replica's work, metered once, not part of each
+read, which the run multiplies by the reads a sampled read stands for.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from balances.costmodel.prepopulate import apply_all
 from balances.costmodel.results import SYNC
 from balances.costmodel.rig import Rig
 from balances.stores.history import BalanceLayout
-from balances.stores.lsm import shard_of
+from balances.stores.lsm import ShardedStore, shard_of
 
 ReadKind = Literal["balance", "history", "portfolio"]
 
@@ -118,6 +122,8 @@ async def run_month(rig: Rig, fleet: Fleet, traffic: MonthTraffic) -> None:
         rig.meter.phase = SYNC
         await scheduler.step(cycle * w.sync_interval_seconds)
         await sync_cycle(rig.layout, fleet, traffic, cycle, at, w.apply_batch)
+        if isinstance(rig.layout, ShardedStore):
+            await rig.layout.poll()  # reads arrive every ~20 s: a poll is due every 300 s
         for read in traffic.reads.get(cycle, ()):
             rig.meter.phase = read.kind  # reads scale apart: they must not meter the sync's work
             await run_read(rig, fleet, read)
