@@ -190,7 +190,7 @@ class IngestConfig(_Frozen):
         "(the node sends no credentials)",
     )
     flush_seconds: float = Field(
-        30.0, gt=0, le=60, description="seconds (at most 60) before applied blocks are written"
+        50.0, gt=0, le=60, description="seconds (at most 60) before applied blocks are written"
     )
     mark_seconds: float = Field(
         600.0, gt=0, description="seconds; a quiet chain's cursor is written this often"

@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from balances.blobs import MemoryBlobStore, MeteredBlobStore
+from balances.config import IngestConfig
 from balances.costmodel import (
     QUICK_SCALE,
     Plan,
@@ -215,3 +216,7 @@ async def test_on_ingestion_a_replica_lists_the_journal_once_per_poll_not_per_re
     listings = parts[("sync", "journal")]["list"]
     assert polls <= listings <= polls + 2 * days
     assert parts[("sync", "journal")]["put"] == days * 86_400 / workload.ingest_flush_seconds
+
+
+def test_the_cost_model_prices_ingestion_at_the_default_flush_interval() -> None:
+    assert Workload().ingest_flush_seconds == IngestConfig().flush_seconds

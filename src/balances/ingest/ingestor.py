@@ -67,7 +67,7 @@ Pair = tuple[str, str, TokenKindName]  # (address, token read: stx or contract i
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    flush_seconds: float = 30.0
+    flush_seconds: float = 50.0
     #: A cursor-only segment is written when nothing changed for this long.
     mark_seconds: float = 600.0
     window: int = 128
