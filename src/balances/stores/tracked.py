@@ -83,6 +83,20 @@ class TrackedSet:
 
         return (await self._doc.update(change))[key]
 
+    async def track_many(self, addresses: Iterable[Principal]) -> int:
+        """Track every address in one write (an import of a large set: one document
+        update, not one per address); returns how many were not tracked before."""
+        keys, since = list(dict.fromkeys(str(address) for address in addresses)), self._wall()
+        added: list[int] = []
+
+        def change(entries: Entries) -> Entries:
+            new = {key: TrackedAddress(key, (), since) for key in keys if key not in entries}
+            added[:] = [len(new)]
+            return {**entries, **new} if new else entries
+
+        await self._doc.update(change)
+        return added[0]
+
     async def untrack(self, address: Principal, tokens: Iterable[TokenId] | None = None) -> bool:
         """Stop tracking ``address`` (or only ``tokens`` of it); False if nothing changed."""
         key = str(address)
