@@ -57,9 +57,27 @@ def _strict(node: Any) -> Any:
             out = {"anyOf": [out, {"type": "null"}]}
     if out.get("$ref") == "#":
         out["$ref"] = _SELF_REFERENCE
+    out = _merge_all_of(out)
     if "properties" in out and "additionalProperties" not in out and "allOf" not in out:
         out["additionalProperties"] = False
     return out
+
+
+def _merge_all_of(node: dict[str, Any]) -> dict[str, Any]:
+    """An ``allOf`` of plain object schemas as one object schema, so that closing it
+    forbids what none of its parts names (closing each part would forbid the others')."""
+    parts = node.get("allOf")
+    if not parts or any("$ref" in p or "properties" not in p for p in parts):
+        return node
+    merged = {key: value for key, value in node.items() if key != "allOf"}
+    merged["type"] = "object"
+    merged["properties"] = {}
+    merged["required"] = []
+    for part in parts:
+        merged["properties"].update(part["properties"])
+        merged["required"] += [r for r in part.get("required", []) if r not in merged["required"]]
+    merged.pop("additionalProperties", None)
+    return merged
 
 
 class Spec:
@@ -274,3 +292,41 @@ def test_the_validator_is_not_vacuous(hiro_spec: Spec, node_spec: Spec) -> None:
             hiro_spec.validate(stx, "get", 200, bad)
     with pytest.raises(AssertionError):
         node_spec.validate("/v2/info", "get", 200, {"peer_version": 1})
+
+
+async def test_block_following_routes_match_the_specs(
+    fake_chain: FakeChain,
+    fake_chain_client: httpx.AsyncClient,
+    hiro_spec: Spec,
+    node_spec: Spec,
+) -> None:
+    txs = f"/extended/v3/blocks/{fake_chain.tip_height}/transactions"
+    page = await _check(
+        fake_chain_client, hiro_spec, "/extended/v3/blocks/{height_or_hash}/transactions", txs
+    )
+    assert page["total"] >= 1
+    await _check(
+        fake_chain_client,
+        hiro_spec,
+        "/extended/v3/blocks/{height_or_hash}/transactions",
+        "/extended/v3/blocks/999999/transactions",
+        404,
+    )
+    ids = [tx.tx_id for tx in fake_chain.transactions_of(ALICE)] + ["0x" + "00" * 32]
+    multiple = await _check(
+        fake_chain_client,
+        hiro_spec,
+        "/extended/v1/tx/multiple",
+        "/extended/v1/tx/multiple",
+        tx_id=ids,
+    )
+    assert [entry["found"] for entry in multiple.values()] == [True] * (len(ids) - 1) + [False]
+    tip = fake_chain.tip.index_block_hash.removeprefix("0x")
+    for query in ({"proof": 0, "tip": tip}, {}):
+        await _check(
+            fake_chain_client,
+            node_spec,
+            "/v2/accounts/{principal}",
+            f"/v2/accounts/{ALICE}",
+            **query,
+        )

@@ -8,6 +8,7 @@ from starlette.routing import Route
 from balances.testing.fake_chain import (
     contracts,
     routes_balances,
+    routes_blocks,
     routes_chain,
     routes_history,
     routes_prices,
@@ -17,6 +18,7 @@ from balances.testing.fake_chain.pipeline import RouteSpec, make_endpoint, not_f
 
 ROUTE_SPECS: tuple[RouteSpec, ...] = (
     *routes_chain.ROUTES,
+    *routes_blocks.ROUTES,
     *routes_balances.ROUTES,
     *routes_history.ROUTES,
     *contracts.ROUTES,

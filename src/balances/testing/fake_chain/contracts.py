@@ -30,9 +30,11 @@ from balances.chain.clarity import (
 )
 from balances.domain import Principal
 from balances.errors import ClarityError, InvalidAddressError
+from balances.testing.fake_chain.blocks import Block
 from balances.testing.fake_chain.http import Ctx, Reply, plain_error
 from balances.testing.fake_chain.pipeline import RouteSpec
 from balances.testing.fake_chain.records import TokenInfo
+from balances.testing.fake_chain.tx_parts import canonical
 
 Abi = Any  # an ABI type as the node writes it: "uint128" or {"response": {...}}
 _ALLOWED_KEYS = ("sender", "sponsor", "arguments")
@@ -170,21 +172,24 @@ def _debug(value: ClarityValue) -> str:
     return f"{type(value).__name__}(..)"
 
 
-def _tip_height(ctx: Ctx) -> int | None:
-    """``tip``: a 64-hex index block hash reads that block's state; anything else the tip."""
+def _tip_block(ctx: Ctx) -> Block | None:
+    """``tip``: a 64-hex index block hash reads that block's state (an orphaned one's
+    too); anything else the tip (None)."""
     tip = ctx.query.get("tip", "")
     if not re.fullmatch(r"[0-9a-f]{64}", tip):
         return None  # the node falls back to the anchored tip on a malformed value
     block = ctx.chain.blocks.by_hash(tip)
     if block is None:
         raise plain_error(404, f"No such block: {tip}")
-    return block.height
+    return block
 
 
 def _balance_of(ctx: Ctx, info: TokenInfo, who: ClarityValue) -> int:
-    height = _tip_height(ctx)
+    block = _tip_block(ctx)
     try:
-        return ctx.chain.balance(info.contract_id, str(who), height)
+        if block is None:
+            return ctx.chain.balance(info.contract_id, str(who))
+        return ctx.chain.balance_after(canonical(str(who)), info.contract_id, block)
     except InvalidAddressError:
         return 0  # a principal of another address version can hold nothing here
 

@@ -242,6 +242,11 @@ class TxEngine:
             plan, self.network, self._salt, nonce, fee, (sponsor, sponsor_nonce), status, memo
         )
 
+    def nonce_of(self, address: str) -> int:
+        """The nonce the chain expects next of ``address`` (its mined transactions only,
+        as the node's account answers it)."""
+        return self._nonces[address]
+
     def _next_nonce(self, address: str) -> int:
         """The next nonce of ``address``, after its pending transactions."""
         pending = [

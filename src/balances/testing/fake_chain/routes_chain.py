@@ -19,10 +19,10 @@ _NETWORK_IDS = {
 }
 
 
-def block_json(block: Block) -> dict[str, Any]:
-    """The API's ``Block`` object."""
+def block_json(block: Block, canonical: bool = True) -> dict[str, Any]:
+    """The API's ``Block`` object (``canonical`` false once a reorg orphaned it)."""
     return {
-        "canonical": True,
+        "canonical": canonical,
         "height": block.height,
         "hash": block.hash,
         "block_time": block.time,
@@ -103,7 +103,7 @@ def block(ctx: Ctx) -> Reply:
         )
     if found is None:
         raise api_error(404, "Block not found", f"no block {text}")
-    return Reply(body=block_json(found))
+    return Reply(body=block_json(found, ctx.chain.blocks.is_canonical(found)))
 
 
 def block_by_time(ctx: Ctx) -> Reply:
@@ -113,7 +113,7 @@ def block_by_time(ctx: Ctx) -> Reply:
     found = ctx.chain.blocks.at_time(int(text))
     if found is None:
         raise api_error(404, "Block not found", f"no block at or before {text}")
-    return Reply(body=block_json(found))
+    return Reply(body=block_json(found, ctx.chain.blocks.is_canonical(found)))
 
 
 ROUTES = [
