@@ -21,6 +21,7 @@ from balances.testing.fake_chain.demo import (
 )
 from balances.testing.fake_chain.faults import DEPRECATION_WARNING, FaultConfig
 from balances.testing.fake_chain.ledger import DEFAULT_START_TIME, FakeChain
+from balances.testing.fake_chain.producer import BlockProducer, Produced
 from balances.testing.fake_chain.records import (
     FakeChainError,
     InsufficientBalanceError,
@@ -42,11 +43,13 @@ __all__ = [
     "DEPRECATION_WARNING",
     "ROUTE_TEMPLATES",
     "Block",
+    "BlockProducer",
     "FakeChain",
     "FakeChainError",
     "FakeChainServer",
     "FaultConfig",
     "InsufficientBalanceError",
+    "Produced",
     "TokenInfo",
     "Tx",
     "UnknownTokenError",
