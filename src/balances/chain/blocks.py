@@ -21,7 +21,7 @@ from typing import Any
 from balances.chain import wire
 from balances.chain.events import STX_ASSET, AssetMove, BlockRef, ChainTx, ContractLog, StxLock
 from balances.chain.routes import BLOCK, BLOCK_TXS, LATEST_BLOCK, TX_EVENTS, TX_MULTIPLE
-from balances.chain.transport import ErrorFactory, Transport
+from balances.chain.transport import ErrorFactory, QueryValue, Transport
 from balances.chain.wire_blocks import (
     BlockHeader,
     BlockTxPage,
@@ -109,7 +109,8 @@ class BlockFeedMixin:
         return found
 
     async def _multiple(self, tx_ids: Sequence[str]) -> list[V1Transaction]:
-        query: dict[str, str | int] = {"tx_id": ",".join(tx_ids), "event_limit": EVENT_LIMIT}
+        # An array parameter: tx_id repeated (a comma-joined list is one invalid id).
+        query: dict[str, QueryValue] = {"tx_id": list(tx_ids), "event_limit": EVENT_LIMIT}
         request = self._transport.request(TX_MULTIPLE, {}, query)
         answer = await self._transport.fetch(request, partial(_parse_multiple, route=TX_MULTIPLE))
         return answer

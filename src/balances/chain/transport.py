@@ -50,13 +50,18 @@ ErrorFactory = Callable[[str, str], BalancesError]
 _MESSAGE_LIMIT = 200
 
 
+#: A query value; a list is sent as the parameter repeated (OpenAPI's form style,
+#: exploded: ``tx_id=a&tx_id=b``), as the API's array parameters are read.
+QueryValue = str | int | list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """One logical request: ``route`` is ``"GET /path/{param}"``, the counter's key."""
 
     route: str
     url: str
-    query: Mapping[str, str | int] | None = None
+    query: Mapping[str, QueryValue] | None = None
     body: Any = None
 
     @property
@@ -103,7 +108,7 @@ class Transport:
         self,
         route: str,
         path: Mapping[str, str],
-        query: Mapping[str, str | int] | None = None,
+        query: Mapping[str, QueryValue] | None = None,
         body: Any = None,
     ) -> Request:
         """Build a :class:`Request`; path parameters are percent-encoded."""
