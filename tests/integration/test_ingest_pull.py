@@ -14,6 +14,7 @@ from service_helpers import Clocks, config
 
 from balances.blobs import MemoryBlobStore
 from balances.domain import Principal
+from balances.ingest.feed import Apply
 from balances.service import BalanceService
 from balances.service_ingest import Ingestion
 from balances.testing import BlockProducer, FakeChain, FakeChainServer, fake_address
@@ -59,7 +60,9 @@ async def rig_on(chain: FakeChain, server: FakeChainServer) -> AsyncIterator[Rig
     producer.produce_one()  # tokens deployed, hot wallets funded, a first mix
     async with stacks_client(server) as client:
         clocks = Clocks()
-        cfg = config(map_tokens=[producer.map_token], layout="sharded")
+        # Short probe intervals: the stand-in mines on command, not every 5 s.
+        ingest = {"block_seconds": 0.1}
+        cfg = config(map_tokens=[producer.map_token], layout="sharded", ingest=ingest)
         service = BalanceService(
             cfg, blobs=MemoryBlobStore(), chain=client, clock=clocks.mono, wall_clock=clocks.wall
         )
@@ -86,4 +89,28 @@ async def test_produced_blocks_are_folded_and_match_the_ledger(rig: Rig) -> None
     await rig.produce(6)
     assert await rig.ingestion.run_once() == 6
     assert rig.ingestion.status().as_dict()["cursor"]["height"] == rig.chain.tip_height
+    assert await rig.differences() == []
+
+
+@pytest.mark.parametrize("depth", [1, 3, 10])
+async def test_a_reorg_of_depth_n_is_undone_and_the_new_fork_folded(rig: Rig, depth: int) -> None:
+    await rig.produce(depth + 2)
+    await rig.ingestion.run_once()
+    reorg = rig.chain.reorg(depth, seed=depth)
+    assert len(reorg.orphaned) == depth
+    await rig.produce(1)
+    assert await rig.ingestion.run_once() >= depth + 2
+    assert rig.ingestion.status().as_dict()["cursor"]["block_hash"] == rig.chain.tip.hash
+    assert await rig.differences() == []
+
+
+async def test_applying_the_same_blocks_again_changes_nothing(rig: Rig) -> None:
+    await rig.produce(4)
+    await rig.ingestion.run_once()
+    assert rig.ingestion.fetcher is not None
+    for height in range(rig.chain.tip_height - 3, rig.chain.tip_height + 1):
+        block = await rig.ingestion.fetcher.block(height)
+        assert block is not None
+        await rig.ingestion.ingestor.handle(Apply(block))
+    await rig.ingestion.ingestor.flush()
     assert await rig.differences() == []
