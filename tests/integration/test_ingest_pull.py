@@ -4,6 +4,7 @@ after reorgs of depth 1, 3 and 10, replays, an outage, drift and a failed flush.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -113,4 +114,20 @@ async def test_applying_the_same_blocks_again_changes_nothing(rig: Rig) -> None:
         assert block is not None
         await rig.ingestion.ingestor.handle(Apply(block))
     await rig.ingestion.ingestor.flush()
+    assert await rig.differences() == []
+
+
+async def test_blocks_mined_while_the_source_was_down_are_caught_up(rig: Rig) -> None:
+    await rig.ingestion.start()
+    rig.chain.faults.error_rate = 1.0  # every request fails: the API is down
+    await rig.produce(5)
+    await asyncio.sleep(0.3)
+    assert rig.ingestion.status().as_dict()["cursor"]["height"] < rig.chain.tip_height
+    rig.chain.faults.error_rate = 0.0
+    for _ in range(200):  # until the runner has caught up (bounded, not timed)
+        if rig.ingestion.status().as_dict()["cursor"]["height"] == rig.chain.tip_height:
+            break
+        await asyncio.sleep(0.05)
+    await rig.ingestion.stop()
+    assert rig.ingestion.status().as_dict()["cursor"]["block_hash"] == rig.chain.tip.hash
     assert await rig.differences() == []
