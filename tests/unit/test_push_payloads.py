@@ -1,5 +1,6 @@
-"""The stand-in's Chainhooks 2.0 deliveries: valid against the v2 schema, and our
-decoder reads from them the same moves the stand-in's ledger made."""
+"""The stand-in's push payloads (Chainhooks 2.0, event observer): the Chainhook ones valid
+against the v2 schema; our decoders read
+from them the same moves (and fees) the stand-in's ledger made."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import jsonschema
 
 from balances.chain.chainhook import decode_chainhook
 from balances.chain.events import STX_ASSET, AssetMove
+from balances.chain.observer import decode_dropped, decode_mempool, decode_new_block
 from balances.testing import fake_address
 from balances.testing.fake_chain.chainhook_payloads import delivery, reorg_delivery
 from balances.testing.fake_chain.ledger import FakeChain
+from balances.testing.fake_chain.observer_payloads import (
+    drop_mempool_tx,
+    new_block,
+    new_mempool_tx,
+)
 from balances.testing.fake_chain.records import Move
 
 # The repository's parent holds shared/reference (in CI too); a missing file fails.
@@ -83,3 +90,27 @@ def test_reorg_rolls_back_newest_first_then_applies_the_fork() -> None:
     heights = [b.ref.height for b in decoded.rollback]
     assert heights == sorted((b.height for b in reorg.orphaned), reverse=True)
     assert [b.ref.height for b in decoded.apply] == [b.height for b in reorg.applied]
+
+
+def test_observer_new_block_decodes_to_the_ledger_moves_and_fees() -> None:
+    chain = _chain()
+    for height in range(1000, chain.blocks.tip.height + 1):
+        block = chain.blocks.at_height(height)
+        if block is None or not chain.block_transactions(block):
+            continue
+        decoded = decode_new_block(new_block(chain, block))
+        assert decoded.ref.index_hash == block.index_block_hash
+        assert [m for tx in decoded.txs for m in tx.moves] == _expected(chain, block)
+        fees = [(tx.payer, tx.fee) for tx in chain.block_transactions(block)]
+        assert [(tx.payer, tx.fee) for tx in decoded.txs] == fees
+
+
+def test_observer_mempool_bodies_decode_to_the_pending_ids() -> None:
+    chain = _chain()
+    with chain.pending():
+        chain.transfer("stx", fake_address("alice"), fake_address("carol"), 77)
+    pending = chain.mempool
+    decoded = decode_mempool(new_mempool_tx(pending))
+    assert [p.tx_id for p in decoded] == [entry.intent.tx_id for entry in pending]
+    dropped = decode_dropped(drop_mempool_tx([entry.intent.tx_id for entry in pending]))
+    assert dropped == [entry.intent.tx_id for entry in pending]
