@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from balances.domain import DEFAULT_DECIMALS, Balance, BalancePoint, Granularity, Period, Principal
+from balances.domain import Balance, BalancePoint, Granularity, Period, Principal
 from balances.domain.series import Bucket, bucketize
 from balances.domain.tokens import to_display_units
 from balances.errors import BalanceNotFoundError
@@ -60,7 +60,7 @@ class BalanceHistory:
     granularity: Granularity
     start: datetime
     end: datetime
-    decimals: int
+    decimals: int | None
     symbol: str | None
     start_balance: int | None
     points: list[HistoryPoint]
@@ -91,7 +91,7 @@ class BalanceHistory:
 class PortfolioToken:
     token_id: str
     symbol: str | None
-    decimals: int
+    decimals: int | None
     priced: bool
 
 
@@ -162,7 +162,7 @@ class HistoricalBalance:
     at: datetime
     block_height: int | None
     amount: int
-    decimals: int
+    decimals: int | None
     symbol: str | None
 
     def as_dict(self) -> dict[str, Any]:
@@ -173,7 +173,9 @@ class HistoricalBalance:
             "block_height": self.block_height,
             "balance": str(self.amount),
             "decimals": self.decimals,
-            "display_balance": str(to_display_units(self.amount, self.decimals)),
+            "display_balance": None
+            if self.decimals is None
+            else str(to_display_units(self.amount, self.decimals)),
             "symbol": self.symbol,
         }
 
@@ -262,7 +264,7 @@ class HistoryReader:
             PortfolioToken(
                 t,
                 by_token[t].symbol if t in by_token else None,
-                by_token[t].decimals if t in by_token else DEFAULT_DECIMALS,
+                by_token[t].decimals if t in by_token else None,
                 bool(prices.get(t)),
             )
             for t in token_ids
@@ -355,6 +357,8 @@ def _usd(
     position = bisect.bisect_left(prices, bucket_end, key=lambda price: price.at)
     if position == 0:
         return None  # no price known yet at that time
-    decimals = DEFAULT_DECIMALS if balance is None else balance.decimals
+    decimals = None if balance is None else balance.decimals
+    if decimals is None:
+        return None  # the decimals are unknown, so is the value: never guessed
     value = to_display_units(amount, decimals) * prices[position - 1].usd
     return value.quantize(USD_QUANTUM)

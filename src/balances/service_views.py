@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from balances.domain import DEFAULT_DECIMALS, STX, Balance, Principal, Source, TokenId
+from balances.domain import STX, Balance, MetadataState, Principal, Source, TokenId
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
@@ -294,7 +294,7 @@ class ViewBuilder:
             address=principal,
             token_id=_shown_id(token, balances),
             amount=state.amount,
-            decimals=DEFAULT_DECIMALS if decimals is None else decimals,
+            decimals=decimals,  # None while unknown: said so, never guessed
             updated_at=updated,
             block_height=stamp.block_height,
             source=source,
@@ -303,7 +303,13 @@ class ViewBuilder:
             symbol=None if info is None else info.symbol,
             pending_inbound=None if pending is None else pending.inbound,
             pending_outbound=None if pending is None else pending.outbound,
+            metadata=self._metadata_state(token, info),
         )
+
+    def _metadata_state(self, token: TokenId, info: TokenInfo | None) -> MetadataState:
+        if info is not None and info.has_metadata:
+            return "known"
+        return "unknown" if self._catalog.failure(token) is not None else "pending"
 
 
 def _no_coverage(address: str, balances: AddressBalances) -> Stamp | None:

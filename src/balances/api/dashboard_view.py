@@ -144,7 +144,7 @@ def _row(
     return BalanceRow(
         symbol=_label(balance.symbol, balance.token_id),
         token_id=balance.token_id,
-        amount=format_exact(balance.display_amount),
+        amount=_amount_text(balance),
         price=None if price is None else f"${price:,f}",
         usd=None if value is None else _dollars(value),
         usd_value=value,
@@ -157,11 +157,20 @@ def _row(
     )
 
 
+def _amount_text(balance: Balance) -> str:
+    shown = balance.display_amount
+    if shown is None:  # decimals unknown: the exact base units, said so
+        return f"{format_exact(balance.amount)} base units"
+    return format_exact(shown)
+
+
 def _usd_value(
     balance: Balance, price: Decimal | None, portfolio: PortfolioHistory
 ) -> Decimal | None:
     """The current amount at today's price; else the last bucket's value, when that
     bucket holds the same amount."""
+    if balance.display_amount is None:
+        return None  # decimals unknown: the value is unknown, never guessed
     if price is not None:
         return balance.display_amount * price
     if not portfolio.buckets:
@@ -205,10 +214,15 @@ def _portfolio_chart(portfolio: PortfolioHistory) -> Markup:
     return Markup(render_chart(points, spec))  # every text in it is escaped
 
 
+def _units(amount: int, decimals: int | None) -> Decimal:
+    """Display units; base units while the decimals are unknown."""
+    return Decimal(amount) if decimals is None else to_display_units(amount, decimals)
+
+
 def _token_chart(portfolio: PortfolioHistory, row: BalanceRow) -> TokenChart:
     token = next(t for t in portfolio.tokens if t.token_id == row.token_id)
     points = [
-        ChartPoint(b.at, None if amount is None else to_display_units(amount, token.decimals))
+        ChartPoint(b.at, None if amount is None else _units(amount, token.decimals))
         for b in portfolio.buckets
         for amount in [b.amounts.get(row.token_id)]
     ]

@@ -30,8 +30,10 @@ class BalanceOut(_Out):
     address: str
     token_id: str = Field(description="the contract id (or stx)")
     balance: str = Field(description="amount in base units, a decimal string (u128)")
-    decimals: int
-    display_balance: str = Field(description="balance / 10^decimals, exact")
+    decimals: int | None = Field(description="null while the token's metadata is unknown")
+    display_balance: str | None = Field(
+        description="balance / 10^decimals, exact; null while the decimals are unknown"
+    )
     symbol: str | None
     updated_at: datetime | None = Field(description="when the chain last confirmed this amount")
     block_height: int | None = Field(description="the chain tip at that read")
@@ -40,6 +42,11 @@ class BalanceOut(_Out):
     error: str | None = Field(description="why the last refresh failed, when it did")
     pending: PendingOut | None = Field(
         None, description="unconfirmed mempool amounts, apart from the balance (null: unknown)"
+    )
+    metadata: Literal["known", "pending", "unknown"] = Field(
+        "known",
+        description="decimals and symbol: known; pending (being read); unknown (read failed, "
+        "retried later)",
     )
 
     @classmethod

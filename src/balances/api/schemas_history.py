@@ -28,7 +28,7 @@ class HistoryOut(_Out):
     granularity: Granularity = Field(description="the granularity used (auto resolved)")
     start: datetime
     end: datetime
-    decimals: int
+    decimals: int | None = Field(description="null while the token's metadata is unknown")
     symbol: str | None
     start_balance: str | None = Field(description="the amount in force at start")
     points: list[HistoryPointOut]
@@ -45,14 +45,16 @@ class HistoryOut(_Out):
 class PortfolioTokenOut(_Out):
     token_id: str
     symbol: str | None
-    decimals: int
+    decimals: int | None = Field(description="null while unknown (then its USD value is null)")
     priced: bool = Field(description="a USD price is known for this token")
 
 
 class PortfolioBucketOut(_Out):
     at: datetime
     balances: dict[str, str | None]
-    usd: dict[str, str | None] = Field(description="USD value per token; null: no price")
+    usd: dict[str, str | None] = Field(
+        description="USD value per token; null: no price, or decimals unknown"
+    )
     total_usd: str | None = Field(description="sum over priced tokens; null: none priced")
 
 
@@ -79,8 +81,8 @@ class BalanceAtOut(_Out):
     at: datetime
     block_height: int | None
     balance: str
-    decimals: int
-    display_balance: str
+    decimals: int | None = Field(description="null while the token's metadata is unknown")
+    display_balance: str | None = Field(description="balance / 10^decimals; null: unknown")
     symbol: str | None
 
     @classmethod

@@ -66,6 +66,7 @@ from balances.chain.sip010 import (
     build_metadata,
     decode_result,
 )
+from balances.chain.token_metadata import TokenMetadataMixin
 from balances.chain.transport import ErrorFactory, Request, Transport
 from balances.config import ANONYMOUS_RATE_LIMIT, KEYED_RATE_LIMIT, NetworkConfig
 from balances.domain import Principal, parse_timestamp
@@ -96,7 +97,7 @@ def _contract_errors(contract: Principal) -> dict[int, ErrorFactory]:
     }
 
 
-class StacksClient(HistoryMixin, BlockFeedMixin):
+class StacksClient(HistoryMixin, BlockFeedMixin, TokenMetadataMixin):
     """Reads the Stacks API at ``base_url`` through an injected ``httpx.AsyncClient``.
 
     ``requests_per_minute`` is the client-side limit (None: 900 with an API key,

@@ -78,12 +78,19 @@ def history(
     if as_json:
         print_json(answer.as_dict())
         return
+    decimals = answer.decimals
     values = [
-        None if p.amount is None else to_display_units(p.amount, answer.decimals)
+        None
+        if p.amount is None
+        else Decimal(p.amount)
+        if decimals is None
+        else to_display_units(p.amount, decimals)
         for p in answer.points
     ]
     name = answer.symbol or answer.token_id
     title = f"{name} of {address}, {answer.period} by {answer.granularity.value}"
+    if decimals is None:
+        title += " (base units: decimals not known yet)"
     table = Table(title=title, title_justify="left")
     table.add_column("bucket")
     table.add_column("balance", justify="right")

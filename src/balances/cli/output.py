@@ -20,11 +20,18 @@ def _age(moment: datetime | None, now: datetime) -> str:
     return f"{seconds}s ago"
 
 
+def _shown(balance: Balance) -> str:
+    """The display amount, or ``?`` while the decimals are unknown (never guessed)."""
+    if balance.display_amount is None:
+        return f"? ({balance.metadata})"
+    return f"{balance.display_amount:,}"
+
+
 def balances_table(address: str, balances: Sequence[Balance]) -> Table:
     """One row per token: amount with decimals, raw base units, freshness."""
     now = datetime.now(UTC)
     table = Table(title=address, title_justify="left")
-    amounts = [f"{b.display_amount:,}" for b in balances]
+    amounts = [_shown(b) for b in balances]
     units = [b.balance for b in balances]
     for column, justify in (("token", "left"), ("symbol", "left")):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]

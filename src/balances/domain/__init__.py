@@ -1,6 +1,6 @@
 """The domain: pure, immutable value types (DESIGN.md section 2 and 5)."""
 
-from balances.domain.balances import SOURCES, Balance, Source
+from balances.domain.balances import METADATA_STATES, SOURCES, Balance, MetadataState, Source
 from balances.domain.principals import (
     ADDRESS_VERSIONS,
     CONTRACT_NAME_RE,
@@ -17,7 +17,6 @@ from balances.domain.time import (
     parse_timestamp,
 )
 from balances.domain.tokens import (
-    DEFAULT_DECIMALS,
     MAX_AMOUNT,
     STX,
     TokenId,
@@ -29,14 +28,15 @@ __all__ = [
     "ADDRESS_VERSIONS",
     "AUTO_MAX_POINTS",
     "CONTRACT_NAME_RE",
-    "DEFAULT_DECIMALS",
     "DEFAULT_PERIOD",
     "MAX_AMOUNT",
+    "METADATA_STATES",
     "SOURCES",
     "STX",
     "Balance",
     "BalancePoint",
     "Granularity",
+    "MetadataState",
     "Network",
     "Period",
     "Principal",

@@ -12,6 +12,10 @@ from balances.domain.tokens import to_display_units
 #: Where an answer came from: the in-process cache, the blob store, or the chain just now.
 Source = Literal["cache", "store", "chain"]
 SOURCES: tuple[Source, ...] = ("cache", "store", "chain")
+#: What is known of a token's metadata (decimals, symbol): ``known``; ``pending``, a
+#: background read is under way or due; ``unknown``, reading it failed (retried later).
+MetadataState = Literal["known", "pending", "unknown"]
+METADATA_STATES: tuple[MetadataState, ...] = ("known", "pending", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +27,14 @@ class Balance:
     chain last confirmed this amount and ``block_height`` the chain tip at that
     read, where known. ``stale`` is true when that is older than the staleness
     limit or the last attempt to refresh it failed; ``error`` then says why.
+    ``decimals`` is None while the token's metadata is not known (``metadata`` says
+    why); the amount is exact either way, only its display needs the decimals.
     """
 
     address: str
     token_id: str
     amount: int
-    decimals: int
+    decimals: int | None
     updated_at: datetime | None
     block_height: int | None
     source: Source
@@ -38,15 +44,16 @@ class Balance:
     #: Mempool amounts not yet confirmed (None: no source tells); never in ``amount``.
     pending_inbound: int | None = None
     pending_outbound: int | None = None
+    metadata: MetadataState = "known"
 
     @property
     def balance(self) -> str:
         return str(self.amount)
 
     @property
-    def display_amount(self) -> Decimal:
-        """``amount / 10**decimals``, exactly."""
-        return to_display_units(self.amount, self.decimals)
+    def display_amount(self) -> Decimal | None:
+        """``amount / 10**decimals``, exactly; None while the decimals are unknown."""
+        return None if self.decimals is None else to_display_units(self.amount, self.decimals)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (times as ISO 8601 UTC)."""
@@ -55,7 +62,8 @@ class Balance:
             "token_id": self.token_id,
             "balance": self.balance,
             "decimals": self.decimals,
-            "display_balance": str(self.display_amount),
+            "display_balance": None if self.display_amount is None else str(self.display_amount),
+            "metadata": self.metadata,
             "symbol": self.symbol,
             "updated_at": None if self.updated_at is None else self.updated_at.isoformat(),
             "block_height": self.block_height,

@@ -12,7 +12,6 @@ from balances.errors import InvalidAddressError, InvalidAmountError, InvalidToke
 
 #: Amounts are Clarity ``uint`` values in base units.
 MAX_AMOUNT = 2**128 - 1
-DEFAULT_DECIMALS = 6
 STX_ID = "stx"
 ASSET_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{0,127}")
 _ACCEPTED = "'stx', a contract id ADDR.name, or an asset identifier ADDR.name::asset"
