@@ -88,7 +88,7 @@ async def _demo(host: str, port: int, chain_port: int, every: float, days: int) 
                 await _prepare(service, DEMO_ADDRESSES, days)
                 server = uvicorn.Server(
                     uvicorn.Config(
-                        create_app(service=service, scheduler=True),
+                        create_app(service=service, scheduler=True, ingest=True),
                         host=host,
                         port=port,
                         log_level="warning",
