@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from ingest_rig import POPULATION, Rig, rig_on, serve_api
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from balances.chain.routes import BALANCE_ROUTES, LATEST_BLOCK
 from balances.domain import Principal
+from balances.ingest.feed import Apply
 from balances.scheduler.scheduler import BalanceScheduler
 from balances.scheduler.tasks import requests_per_address
 from balances.stores.current import AddressUpdate, Stamp, TokenKindName
@@ -109,6 +111,34 @@ async def test_drift_is_found_repaired_counted_by_kind_and_a_second_run_finds_no
         assert again.drift == 0
         assert rig.service.blobs.snapshot().operations.get("put", 0) == puts  # nothing written
         assert dict(rig.ingestion.status().stats.drift_found) == {"stx": 1, "native": 1, "map": 1}
+
+
+async def test_a_token_a_block_credited_unseen_is_drift_counted_and_repaired(
+    fake_chain: FakeChain, fake_chain_server: FakeChainServer
+) -> None:
+    """A block whose events ingestion did not see (a miner reward, events the API
+    misdescribes): the address gets a token the store never held for it."""
+    every = {"reconcile_addresses": 100}
+    async with rig_on(fake_chain, fake_chain_server, ingest=every) as rig:
+        surprise = f"{fake_address('ingest-ops-surprise')}.surprise-token"
+        rig.chain.add_native_token(surprise, "surprise", symbol="SRP")
+        receiver = rig.tracked[1]
+        with rig.chain.block():
+            rig.chain.mint(surprise, receiver, 4_321)
+        assert rig.ingestion.fetcher is not None
+        block = await rig.ingestion.fetcher.block(rig.chain.tip_height)
+        assert block is not None
+        await rig.ingestion.ingestor.handle(Apply(replace(block, txs=())))  # seen without events
+        assert rig.cursor_height() == rig.chain.tip_height
+        rig.clocks.advance(wall=10)
+
+        report = await rig.ingestion.reconciler.run_once()
+
+        stored = await rig.service.layout.load(Principal.parse(receiver))
+        assert stored is not None
+        assert stored.tokens[surprise].amount == 4_321
+        assert report.drift == 1
+        assert dict(rig.ingestion.status().stats.drift_found) == {"native": 1}
 
 
 async def test_the_rotating_sample_visits_every_address_and_keeps_to_its_budget(
