@@ -113,6 +113,27 @@ async def test_drift_is_found_repaired_counted_by_kind_and_a_second_run_finds_no
         assert dict(rig.ingestion.status().stats.drift_found) == {"stx": 1, "native": 1, "map": 1}
 
 
+async def test_running_ingestion_reconciles_on_its_own_schedule(
+    fake_chain: FakeChain, fake_chain_server: FakeChainServer
+) -> None:
+    often = {"reconcile_addresses": 100, "reconcile_seconds": 0.05, "batch_blocks": 1}
+    async with rig_on(fake_chain, fake_chain_server, ingest=often) as rig:
+        address = held(rig, rig.producer.tokens[1])
+        await write_wrong(rig, address, rig.producer.tokens[1], "native")
+        assert len(await rig.differences()) == 1
+        rig.clocks.advance(wall=10)
+        await rig.ingestion.start()
+        try:
+            for _ in range(200):  # until a scheduled check ran (bounded, not timed)
+                if rig.ingestion.status().stats.reconciled:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await rig.ingestion.stop()
+        assert dict(rig.ingestion.status().stats.drift_repaired) == {"native": 1}
+        assert await rig.differences() == []
+
+
 async def test_a_token_a_block_credited_unseen_is_drift_counted_and_repaired(
     fake_chain: FakeChain, fake_chain_server: FakeChainServer
 ) -> None:
