@@ -6,7 +6,7 @@ produced; it is SIGKILLed at seeded random moments once it has written, and star
 again, ten times. The reconciler is off (it would repair what a crash broke). A
 block applied twice would double its deltas, so 0 differences with the ledger after
 the last restart caught up proves each block was applied once; the history points
-are those of the ledger, one per block that moved a pair; no temp file is left.
+are those of the ledger, one per height; no temp file outlives the maintenance pass.
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ import os
 import random
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest_rig import Rig, rig_on
+from service_helpers import config
 
 from balances.blobs.local import LocalBlobStore
+from balances.blobs.localfs import write_temp
 from balances.domain import Principal
+from balances.scheduler.tasks import maintain
 from balances.service import BalanceService
 from balances.testing import FakeChain, FakeChainServer
 
@@ -140,7 +144,33 @@ async def test_a_child_killed_ten_times_mid_ingestion_loses_nothing_and_repeats_
             assert await rig.differences(fresh) == []
             principals = [Principal.parse(a) for a in rig.tracked]
             assert await history_problems(rig, fresh, principals) == []
+            # A kill between a temp file's write and its rename leaves it: the
+            # maintenance pass removes it once it is an hour old (a younger one may
+            # be a live writer's). Age them as if that hour had passed.
+            for path in temp_files(root):
+                os.utime(path, (time.time() - 7200,) * 2)
+            await maintain(fresh)
+            assert temp_files(root) == []
         finally:
             await fresh.close()
-        assert temp_files(root) == []
         assert b"cursor" in out
+
+
+async def test_maintenance_removes_a_killed_writers_old_temp_file_and_keeps_a_young_one(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    service = BalanceService(config(layout="sharded"), blobs=LocalBlobStore(root))
+    try:
+        await service.blobs.put("v1/some/blob", b"kept")
+        directory = LocalBlobStore(root).path_of("v1/some/blob").parent
+        # What a writer killed between write and rename leaves beside its target.
+        old = write_temp(directory, "blob.blob", b"", b"half", sync=False)
+        os.utime(old, (time.time() - 7200,) * 2)
+        young = write_temp(directory, "blob.blob", b"", b"in flight", sync=False)
+        summary = await maintain(service)
+        assert summary["temp_files_removed"] == 1
+        assert temp_files(root) == [young]
+        assert (await service.blobs.get("v1/some/blob")).data == b"kept"
+    finally:
+        await service.close()
