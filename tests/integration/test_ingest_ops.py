@@ -314,3 +314,21 @@ async def test_health_and_metrics_show_the_cursor_lag_blocks_and_reorgs(rig: Rig
     assert samples[("balances_ingest_reorgs_total", ())] == 1
     for kind in ("stx", "native", "map"):
         assert ("balances_ingest_drift_found_total", (("kind", kind),)) in samples
+
+
+async def test_health_and_metrics_show_the_lag_while_ingestion_catches_up(rig: Rig) -> None:
+    await rig.produce(20)  # mined while ingestion was stopped
+    rig.chain.faults.latency = 0.03  # a slow API: catching up takes a while
+    await rig.ingestion.start()
+    try:
+        async with serve_api(rig.service) as api:
+            await until(lambda: rig.ingestion.status().lag_blocks is not None)
+            health = (await api.get("/health")).json()["ingestion"]
+            samples = metric_samples((await api.get("/metrics")).text)
+    finally:
+        await rig.ingestion.stop()
+    cursor = health["cursor"]
+    assert health["lag_blocks"] == rig.chain.tip_height - cursor["height"] > 0
+    assert health["lag_seconds"] == rig.chain.tip_time - cursor["block_time"] > 0
+    assert 0 < samples[("balances_ingest_lag_blocks", ())] <= 20
+    assert samples[("balances_ingest_lag_seconds", ())] > 0
