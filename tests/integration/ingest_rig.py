@@ -32,11 +32,10 @@ POPULATION = [fake_address(f"ingest-pull-{i}") for i in range(40)]
 
 class AddressRequests:
     """An httpx response hook counting requests by the watched address they name
-    (in the path, or as a ``call-read`` argument), and by route path prefix."""
+    (in the path, or as a ``call-read`` argument), with the requests themselves."""
 
     def __init__(self, addresses: Sequence[str] = ()) -> None:
         self.by_address: Counter[str] = Counter()
-        self.paths: list[str] = []
         self.log: dict[str, list[str]] = {}
         self._hex: dict[str, str] = {}
         self.watch(addresses)
@@ -49,7 +48,6 @@ class AddressRequests:
         request = response.request
         path = request.url.path
         body = request.content.decode(errors="replace")
-        self.paths.append(path)
         for address, encoded in self._hex.items():
             if f"/{address}/" in f"{path}/" or encoded in body:
                 self.by_address[address] += 1
@@ -60,7 +58,6 @@ class AddressRequests:
 
     def clear(self) -> None:
         self.by_address.clear()
-        self.paths.clear()
         self.log.clear()
 
 
