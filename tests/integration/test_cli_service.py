@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from threaded_stand_in import ThreadedStandIn
 from typer.testing import CliRunner, Result
 
 from balances.cli import app
@@ -31,7 +30,6 @@ from balances.testing import (
     CHARISMA_SUBNET,
     DEMO_ADDRESSES,
     FakeChain,
-    create_fake_chain_app,
     demo_chain,
     fake_address,
 )
@@ -45,39 +43,6 @@ TESTNET = fake_address("someone on testnet", "testnet")
 ENV = {"BALANCES_NETWORKS__MAINNET__REQUESTS_PER_MINUTE": "100000"}
 
 runner = CliRunner()
-
-
-class ThreadedStandIn:
-    """The stand-in served by uvicorn in a daemon thread (its own event loop)."""
-
-    def __init__(self, chain: FakeChain) -> None:
-        self.chain = chain
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            create_fake_chain_app(chain), log_level="warning", access_log=False, lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-
-    def __enter__(self) -> ThreadedStandIn:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the stand-in did not start")
-            time.sleep(0.005)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,78 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import pytest
-from conftest_client import stacks_client
-from service_helpers import Clocks, config
+from ingest_rig import Rig, rig_on
 
-from balances.blobs import MemoryBlobStore
-from balances.domain import Principal
 from balances.ingest.feed import Apply
-from balances.service import BalanceService
-from balances.service_ingest import Ingestion
-from balances.testing import BlockProducer, FakeChain, FakeChainServer, fake_address
-
-POPULATION = [fake_address(f"ingest-pull-{i}") for i in range(40)]
-
-
-@dataclass
-class Rig:
-    chain: FakeChain
-    producer: BlockProducer
-    service: BalanceService
-    ingestion: Ingestion
-
-    @property
-    def tracked(self) -> list[str]:
-        return [*POPULATION, *self.producer.pools]
-
-    async def differences(self, service: BalanceService | None = None) -> list[str]:
-        """Every tracked (address, token) whose stored amount is not the ledger's."""
-        found = await (service or self.service).current.load_many(
-            [Principal.parse(a) for a in self.tracked]
-        )
-        wrong = []
-        for address in self.tracked:
-            balances = found.get(address)
-            for token in self.producer.token_ids:
-                truth = self.chain.balance(token, address)
-                state = None if balances is None else balances.tokens.get(token)
-                stored = None if state is None else state.amount
-                if stored != truth and not (stored is None and truth == 0):
-                    wrong.append(f"{address} {token}: stored {stored}, ledger {truth}")
-        return wrong
-
-    async def produce(self, blocks: int) -> None:
-        for _ in range(blocks):
-            self.producer.produce_one()
-
-
-@asynccontextmanager
-async def rig_on(chain: FakeChain, server: FakeChainServer) -> AsyncIterator[Rig]:
-    producer = BlockProducer(chain, POPULATION, txs_per_block=30, seed=11)
-    producer.produce_one()  # tokens deployed, hot wallets funded, a first mix
-    async with stacks_client(server) as client:
-        clocks = Clocks()
-        # Short probe intervals: the stand-in mines on command, not every 5 s.
-        ingest = {"block_seconds": 0.1}
-        cfg = config(map_tokens=[producer.map_token], layout="sharded", ingest=ingest)
-        service = BalanceService(
-            cfg, blobs=MemoryBlobStore(), chain=client, clock=clocks.mono, wall_clock=clocks.wall
-        )
-        try:
-            ingestion = service.ingestion_for("pull")
-            rig = Rig(chain, producer, service, ingestion)
-            await service.tracked.track_many(Principal.parse(a) for a in rig.tracked)
-            assert await ingestion.run_once() == 1  # a new store starts at the tip block
-            await service.syncer.refresh_many(
-                [Principal.parse(a) for a in rig.tracked], confirm=True
-            )
-            yield rig
-        finally:
-            await service.close()
+from balances.testing import FakeChain, FakeChainServer
 
 
 @pytest.fixture

@@ -137,6 +137,24 @@ async def test_anchored_pairs_fold_deltas_with_no_read_and_untouched_ones_cost_n
     assert replica.ingest_mark.height == block.height
 
 
+async def test_reads_as_of_the_first_folded_block_anchor_the_next_blocks() -> None:
+    """Anchored at the block ingestion began with (the cursor): the next block's deltas
+    apply with no read, and none of the addresses needs anchoring again."""
+    rig = Rig()
+    await rig.track_all()
+    ingestor = rig.ingestor()
+    await ingestor.open()
+    await rig.feed(ingestor, rig.chain.mine())
+    await rig.anchor(ingestor)
+    rig.chain.reads.clear()
+    await rig.feed(ingestor, rig.chain.mine(AssetMove("stx", ALICE, BOB, 250), fee=3))
+    assert rig.chain.reads == {}
+    await rig.assert_matches_chain()
+    for address in TRACKED:
+        found = await ingestor.store.load(Principal.parse(address))
+        assert ingestor.coverage(address, found) is not None
+
+
 async def test_a_pair_not_anchored_is_read_as_of_its_block() -> None:
     rig = Rig()
     await rig.track_all()

@@ -204,8 +204,9 @@ class Ingestor:
     async def _on_block(self, block: ChainBlock) -> None:
         self._note_tip(block)
         cursor = self._cursor
-        if cursor is None:  # the first block this store folds: only reads after it anchor
-            await self._fold(block, anchored_from=block.height + 1)
+        if cursor is None:  # the first block this store folds: reads as of it on anchor
+            # (every block after it is folded, as after a fall-back to the tip)
+            await self._fold(block, anchored_from=block.height)
             return
         if block.height <= cursor.height:
             if not self._is_fork(block, cursor):

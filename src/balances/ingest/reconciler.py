@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from balances.domain import Principal
 from balances.ingest.ingestor import Ingestor
+from balances.ingest.rules import base_state
 from balances.sync.syncer import Syncer
 
 
@@ -60,7 +61,8 @@ class Reconciler:
             for key, state in outcome.balances.tokens.items():
                 if state.stamp.block_height != cursor.height:
                     continue  # read at another height than ingestion stands at: no verdict
-                known = stored.tokens.get(key)
+                # A native token stored nowhere is zero as of a complete listing.
+                known = base_state(stored, key, state.kind)
                 compared += 1
                 if known is not None and known.amount != state.amount:
                     drift += 1

@@ -250,10 +250,15 @@ async def record_prices(service: BalanceService) -> dict[str, Any]:
 
 async def maintain(service: BalanceService) -> dict[str, Any]:
     report = await service.layout.maintain()
+    # A process killed mid-write leaves its temp file (a local store's); nothing else
+    # removes it. Only old ones go: a younger one may be a live writer's.
+    store = getattr(service.blobs, "inner", service.blobs)
+    sweep = getattr(store, "remove_stale_temp_files", None)
     return {
         "segments_folded": report.segments_folded,
         "blobs_written": report.blobs_written,
         "blobs_deleted": report.blobs_deleted,
+        "temp_files_removed": 0 if sweep is None else await sweep(),
         "notes": list(report.notes)[:10],
     }
 
