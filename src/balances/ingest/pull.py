@@ -5,9 +5,9 @@ Works without an API key. Per block, at the API's page sizes
 the block), then the events of the transactions a summary cannot describe, for
 ``batch_blocks`` blocks in one ``/extended/v1/tx/multiple`` request. A block's
 parent hash comes from those transactions (or from its header when it has none
-that need events), so a reorg is seen. Probes are timed by the observed interval
-between blocks, so a block costs about ``1 + 1/batch_blocks`` requests and a quiet
-chain costs a probe per interval.
+that need events), so a reorg is seen. Probes are timed by the blocks' own times
+and the observed interval (:class:`_Rhythm`), so at the tip a block costs about
+``1 + 1/batch_blocks`` requests, and a quiet chain a probe per growing step.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from balances.chain.blocks import header_ref, needs_events, tx_from_details, tx_from_summary
@@ -29,6 +29,14 @@ log = logging.getLogger("balances.ingest")
 
 
 Details = dict[str, tuple[V1Transaction, list[V1Event | V3Event]]]
+
+
+#: A due probe that finds its block takes this share of the interval off the lead.
+LEAD_DECAY = 0.002
+#: A probe that misses retries after this share of the interval, times the misses.
+MISS_STEP = 0.1
+#: The most intervals after a block that the probe for the next one waits.
+LATEST_DUE = 2.0
 
 
 class BlockApi(Protocol):
@@ -61,8 +69,6 @@ class PullSettings:
     max_probe: float = 30.0
     #: The most a fetched block waits for the next one to share its events request.
     max_wait: float | None = None
-    #: Behind the tip by more than this: catch up without waiting.
-    catch_up_blocks: int = 2
 
 
 class ApiBlockFetcher:
@@ -127,31 +133,90 @@ class ApiBlockFetcher:
         )
 
 
+def _average(current: float, sample: float) -> float:
+    return 0.8 * current + 0.2 * sample
+
+
 @dataclass(slots=True)
 class _Rhythm:
-    """When to probe next: the observed time between blocks (an average)."""
+    """When to probe next.
+
+    ``interval`` is the observed time between blocks found here, ``chain_interval``
+    the time between the blocks' own times (both averages). After a block, the probe
+    for the next one is due when that one is expected (this block's time plus
+    ``chain_interval``) plus ``lead``: the learned delay until the API serves a
+    block, clock offset included. A probe that misses retries in small steps, and
+    the probe that then finds the block sets the lead; a due probe that finds its
+    block lowers it to what worked, and a little more. So at the tip a block costs
+    about one probe and the schedule neither drifts late nor stays early. A block
+    whose next is already due means we are behind the tip: the next probe goes at
+    once.
+    """
 
     interval: float
+    chain_interval: float
+    lead: float = 1.0
     last_seen: float | None = None
+    last_block_time: float | None = None
     misses: int = 0
-    samples: list[float] = field(default_factory=list)
+    #: Wall time the next block is expected at (the last block's time + interval).
+    expected: float | None = None
+    #: The next probe is the one scheduled for its block (not a catch-up or a retry).
+    due_probe: bool = False
+    #: The due probe was sent by the latest-due bound, not by the block's time.
+    capped: bool = False
+    #: No miss has bounded the lead from below since the latest-due bound sent a probe.
+    exploring: bool = False
+    #: Wall time of the last probe that found no block.
+    missed_at: float = 0.0
 
-    def saw_block(self, now: float) -> None:
+    def saw_block(self, now: float, wall: float, block_time: float | None) -> None:
+        """A probe sent at ``now`` (``wall`` on the wall clock) found a block."""
         if self.last_seen is not None and now > self.last_seen:
-            gap = now - self.last_seen
-            self.interval = 0.8 * self.interval + 0.2 * gap if self.samples else gap
-            self.samples.append(gap)
-        self.last_seen = now
-        self.misses = 0
+            self.interval = _average(self.interval, now - self.last_seen)
+        previous = self.last_block_time
+        if block_time is not None and previous is not None and block_time > previous:
+            self.chain_interval = _average(self.chain_interval, block_time - previous)
+        self.last_seen, self.last_block_time = now, block_time
+        if self.expected is not None and self.misses:
+            # It came between the last miss and now: after one small step, take
+            # what worked; after growing steps, halfway (the next due probe narrows it).
+            unsure = wall - self.missed_at if self.misses > 1 else 0.0
+            self.lead = wall - self.expected - unsure / 2
+            self.exploring = False
+        elif self.expected is not None and self.due_probe:
+            # A lead this large worked; probe a little earlier next time, or half an
+            # interval earlier while no miss has shown how early is too early.
+            self.exploring = self.exploring or self.capped
+            earlier = 0.5 if self.exploring else LEAD_DECAY
+            self.lead = min(self.lead, wall - self.expected) - earlier * self.chain_interval
+        self.misses, self.due_probe = 0, False
 
-    def wait(self, now: float, settings: PullSettings) -> float:
-        """Seconds until the next probe."""
-        if self.last_seen is not None and self.misses == 0:
+    def after_block(self, now: float, wall: float) -> float:
+        """Seconds from ``now`` until the probe for the block after the one just seen:
+        when the block's time says the next is served, and never later than
+        LATEST_DUE intervals after this probe (a clock behind the chain's, or a
+        block without transactions to tell its time: one interval)."""
+        assert self.last_seen is not None
+        if self.last_block_time is None:
+            self.expected = None
             due = self.last_seen + self.interval - now
-            if due > 0:
-                return min(due, settings.max_probe)
-        step = max(settings.min_probe, self.interval * 0.2 * (1 + self.misses))
-        return min(step, settings.max_probe)
+        else:
+            self.expected = self.last_block_time + self.chain_interval
+            latest = self.last_seen + LATEST_DUE * self.interval - now
+            by_time = self.expected + self.lead - wall
+            self.capped = latest < by_time
+            due = min(latest, by_time)
+        self.due_probe = due > 0
+        return max(0.0, due)
+
+    def after_miss(self, settings: PullSettings, wall: float) -> float:
+        """Seconds until the next probe once a probe sent at ``wall`` found no block."""
+        self.misses += 1
+        self.missed_at = wall
+        self.due_probe = False
+        step = MISS_STEP * self.interval * self.misses
+        return min(max(settings.min_probe, step), settings.max_probe)
 
 
 class PullSource:
@@ -172,7 +237,7 @@ class PullSource:
         self.fetcher = fetcher
         self._next_height = next_height
         self.settings = settings or PullSettings()
-        self._rhythm = _Rhythm(self.settings.interval)
+        self._rhythm = _Rhythm(self.settings.interval, self.settings.interval)
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
@@ -182,30 +247,33 @@ class PullSource:
         buffered: list[_Fetched] = []
         while not self.stopping:
             height = (await self._next_height()) + len(buffered)
+            sent, sent_wall = self._clock(), self._wall()
             try:
                 found = await self.fetcher.summaries(height)
             except BalancesError as error:
                 log.warning("pull: block %d could not be read: %s", height, error)
+                self._rhythm.due_probe = False
                 await self._sleep(min(self.settings.max_probe, self._rhythm.interval))
                 continue
-            now = self._clock()
             if found is None:
-                if buffered and self._waited_enough(buffered, now):
+                if buffered and self._waited_enough(buffered, self._clock()):
                     for event in await self._release(buffered):
                         yield event
                     buffered = []
-                    continue
-                self._rhythm.misses += 1
-                if height > 0 and not buffered:
+                elif height > 0 and not buffered:
                     yield TipSeen(BlockRef(height - 1), self._wall())
-                await self._sleep(self._rhythm.wait(now, self.settings))
+                await self._sleep(self._rhythm.after_miss(self.settings, sent_wall))
                 continue
-            self._rhythm.saw_block(now)
-            buffered.append(_Fetched(height, found, now))
+            stamp = float(found[0].block.time) if found else None
+            self._rhythm.saw_block(sent, sent_wall, stamp)
+            buffered.append(_Fetched(height, found, sent))
             if len(buffered) >= self.settings.batch_blocks:
                 for event in await self._release(buffered):
                     yield event
                 buffered = []
+            wait = self._rhythm.after_block(self._clock(), self._wall())
+            if wait > 0:
+                await self._sleep(wait)
 
     def _waited_enough(self, buffered: Sequence[_Fetched], now: float) -> bool:
         limit = self.settings.max_wait
