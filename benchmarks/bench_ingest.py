@@ -64,8 +64,8 @@ class Plan:
     poll_sample: int
 
 
-FULL = Plan(tracked=100_000, pull_blocks=12, push_blocks=20, push_interval=1.0, poll_sample=500)
-QUICK = Plan(tracked=10_000, pull_blocks=4, push_blocks=6, push_interval=1.0, poll_sample=100)
+FULL = Plan(tracked=100_000, pull_blocks=24, push_blocks=20, push_interval=1.0, poll_sample=500)
+QUICK = Plan(tracked=10_000, pull_blocks=8, push_blocks=6, push_interval=1.0, poll_sample=100)
 
 
 @dataclass(slots=True)
@@ -225,7 +225,7 @@ class Bench:
         for k in range(count):
             await asyncio.sleep(max(0.0, start + k * interval - time.perf_counter()))
             mined = time.perf_counter()
-            produced = self.producer.produce_one()
+            produced = self.producer.produce_one(int(time.time()))  # as on Stacks
             changed = _changed_pairs(self.chain, produced.pairs, set(self.tracked))
             probes = self.rng.sample(changed, min(PROBES_PER_BLOCK, len(changed)))
             if self.deliverer is not None:
@@ -248,7 +248,7 @@ class Bench:
     async def reorg(self, depth: int) -> None:
         """Fork the top ``depth`` blocks, mine one more, and wait until it is folded."""
         self.chain.reorg(depth, seed=depth)
-        self.producer.produce_one()
+        self.producer.produce_one(int(time.time()))
         if self.deliverer is not None:
             await self.deliver()
         deadline = time.perf_counter() + LAG_TIMEOUT

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from balances.chain.blocks import header_ref, needs_events, tx_from_details, tx_from_summary
@@ -35,6 +37,8 @@ Details = dict[str, tuple[V1Transaction, list[V1Event | V3Event]]]
 LEAD_DECAY = 0.002
 #: A probe that misses retries after this share of the interval, times the misses.
 MISS_STEP = 0.1
+#: Gaps between block times whose median is the chain's interval.
+GAPS_KEPT = 15
 #: The most intervals after a block that the probe for the next one waits.
 LATEST_DUE = 2.0
 
@@ -141,8 +145,9 @@ def _average(current: float, sample: float) -> float:
 class _Rhythm:
     """When to probe next.
 
-    ``interval`` is the observed time between blocks found here, ``chain_interval``
-    the time between the blocks' own times (both averages). After a block, the probe
+    ``interval`` is the observed time between blocks found here (an average),
+    ``chain_interval`` the median gap between the blocks' own times (robust to the
+    long gaps of a slow Bitcoin block or a resumed source). After a block, the probe
     for the next one is due when that one is expected (this block's time plus
     ``chain_interval``) plus ``lead``: the learned delay until the API serves a
     block, clock offset included. A probe that misses retries in small steps, and
@@ -155,6 +160,7 @@ class _Rhythm:
 
     interval: float
     chain_interval: float
+    chain_gaps: deque[float] = field(default_factory=lambda: deque(maxlen=GAPS_KEPT))
     lead: float = 1.0
     last_seen: float | None = None
     last_block_time: float | None = None
@@ -176,7 +182,8 @@ class _Rhythm:
             self.interval = _average(self.interval, now - self.last_seen)
         previous = self.last_block_time
         if block_time is not None and previous is not None and block_time > previous:
-            self.chain_interval = _average(self.chain_interval, block_time - previous)
+            self.chain_gaps.append(block_time - previous)
+            self.chain_interval = statistics.median(self.chain_gaps)
         self.last_seen, self.last_block_time = now, block_time
         if self.expected is not None and self.misses:
             # It came between the last miss and now: after one small step, take
