@@ -2,7 +2,9 @@
 
 A :class:`~balances.testing.BlockProducer` mines blocks on the stand-in (served over
 loopback); a BalanceService on the sharded layout ingests them with the pull
-source. :meth:`Rig.differences` compares every tracked balance with the ledger.
+source (:func:`push_rig_on`: then a push source, delivered over HTTP by the
+stand-in's senders). :meth:`Rig.differences` compares every tracked balance with
+the ledger.
 :class:`AddressRequests` counts the client's requests by the address they read.
 """
 
@@ -26,6 +28,7 @@ from balances.domain import Principal
 from balances.service import BalanceService
 from balances.service_ingest import Ingestion
 from balances.testing import BlockProducer, FakeChain, FakeChainServer, fake_address
+from balances.testing.fake_chain.deliverers import ChainhookDeliverer, ObserverDeliverer
 
 POPULATION = [fake_address(f"ingest-pull-{i}") for i in range(40)]
 
@@ -150,3 +153,72 @@ async def serve_api(service: BalanceService) -> AsyncIterator[httpx.AsyncClient]
         running.app.target = create_app(service=service, scheduler=False, ingest=False)
         async with httpx.AsyncClient(base_url=f"http://{running.host}:{running.port}") as client:
             yield client
+
+
+CHAINHOOK_SECRET = "push-rig-secret"
+
+
+@dataclass
+class PushRig:
+    """A service ingesting a push source, its REST API served on loopback, and the
+    stand-in's sender for that source aimed at it (from the next chain event on)."""
+
+    anchored: Rig  # the population, anchored at the tip by a pull service (closed)
+    service: BalanceService
+    ingestion: Ingestion
+    api: httpx.AsyncClient
+    deliverer: ChainhookDeliverer | ObserverDeliverer
+
+    @property
+    def chain(self) -> FakeChain:
+        return self.anchored.chain
+
+    async def differences(self) -> list[str]:
+        return await self.anchored.differences(self.service)
+
+    async def produce_and_deliver(self, blocks: int) -> None:
+        await self.anchored.produce(blocks)
+        await self.deliverer.deliver_pending()
+
+    async def stored(self) -> dict[str, dict[str, int | None]]:
+        """Every tracked address's stored amounts, by token."""
+        found = await self.service.current.load_many(
+            [Principal.parse(a) for a in self.anchored.tracked]
+        )
+        return {
+            address: {token: state.amount for token, state in balances.tokens.items()}
+            for address, balances in found.items()
+        }
+
+
+@asynccontextmanager
+async def push_rig_on(
+    chain: FakeChain,
+    server: FakeChainServer,
+    source: str,
+    *,
+    ingest: dict[str, Any] | None = None,
+) -> AsyncIterator[PushRig]:
+    """The population anchored by :func:`rig_on`, then ingested by a second service
+    (the same store) from ``source`` (``chainhook`` or ``observer``) over HTTP."""
+    blobs = MemoryBlobStore()
+    async with rig_on(chain, server, blobs=blobs) as anchored:
+        pass  # closed: its reads and cursor are in the store
+    settings = {"source": source, "chainhook_secret": CHAINHOOK_SECRET, **(ingest or {})}
+    cfg = config(map_tokens=[anchored.producer.map_token], layout="sharded", ingest=settings)
+    async with stacks_client(server) as client:
+        service = BalanceService(cfg, blobs=blobs, chain=client)
+        try:
+            ingestion = service.ingestion_for()
+            await ingestion.start()
+            async with serve_api(service) as api:
+                url = str(api.base_url).rstrip("/")
+                deliverer: ChainhookDeliverer | ObserverDeliverer = (
+                    ChainhookDeliverer(chain, f"{url}/ingest/chainhook", CHAINHOOK_SECRET)
+                    if source == "chainhook"
+                    else ObserverDeliverer(chain, url)
+                )
+                deliverer.max_attempts = 3  # a refused delivery fails the test, not hangs
+                yield PushRig(anchored, service, ingestion, api, deliverer)
+        finally:
+            await service.close()

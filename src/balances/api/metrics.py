@@ -44,6 +44,12 @@ class ServiceCollector(Collector):
             return
         status = ingestion.status()
         stats = status.stats
+        if status.cursor is not None:
+            yield GaugeMetricFamily(
+                "balances_ingest_cursor_height",
+                "the last block folded into balances",
+                value=status.cursor.height,
+            )
         for name, value in (("lag_blocks", status.lag_blocks), ("lag_seconds", status.lag_seconds)):
             if value is not None:
                 yield GaugeMetricFamily(f"balances_ingest_{name}", f"ingestion {name}", value=value)
