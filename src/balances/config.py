@@ -9,9 +9,11 @@ Durations are seconds (the TypeScript spec used milliseconds).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -46,6 +48,18 @@ KNOWN_MAP_TOKENS: dict[str, tuple[str, ...]] = {
 #: Hiro's published limits: 25 requests a minute without a key, 900 with a free key.
 ANONYMOUS_RATE_LIMIT = 25
 KEYED_RATE_LIMIT = 900
+#: The hosts those limits apply to; any other API (a user's own node) is not paced
+#: unless a limit is configured.
+HIRO_DOMAIN = "hiro.so"
+
+
+def default_rate_limit(api_url: str, keyed: bool) -> float:
+    """Requests a minute to pace at when none is configured: Hiro's limits on Hiro's
+    hosts, unlimited (``inf``) elsewhere. 429s are honoured either way."""
+    host = (urlsplit(api_url).hostname or "").lower().rstrip(".")
+    if host == HIRO_DOMAIN or host.endswith("." + HIRO_DOMAIN):
+        return KEYED_RATE_LIMIT if keyed else ANONYMOUS_RATE_LIMIT
+    return math.inf
 
 
 class _Frozen(BaseModel):
@@ -68,7 +82,10 @@ class NetworkConfig(_Frozen):
     )
     api_key: SecretStr | None = Field(None, description="sent as x-api-key")
     requests_per_minute: int | None = Field(
-        None, gt=0, description="client-side limit; default 25, or 900 with an API key"
+        None,
+        gt=0,
+        description="client-side limit; default on Hiro's hosts 25, or 900 with an API key; "
+        "elsewhere none",
     )
 
     map_tokens: list[str] | None = Field(
@@ -99,10 +116,11 @@ class NetworkConfig(_Frozen):
         return [str(token) for token in tokens]
 
     @property
-    def rate_limit(self) -> int:
+    def rate_limit(self) -> float:
+        """Requests a minute to pace at (``inf``: not paced; 429s still honoured)."""
         if self.requests_per_minute is not None:
             return self.requests_per_minute
-        return KEYED_RATE_LIMIT if self.api_key is not None else ANONYMOUS_RATE_LIMIT
+        return default_rate_limit(self.api_url or "", self.api_key is not None)
 
 
 class ApiConfig(_Frozen):

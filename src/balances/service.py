@@ -74,10 +74,12 @@ from balances.stores.current import AddressBalances, CurrentBalanceStore, merge_
 from balances.stores.history import BalanceLayout
 from balances.stores.layouts import open_layout
 from balances.stores.prices import PriceStore
+from balances.stores.token_directory import TokenDirectory
 from balances.stores.tokens import TokenInfo, TokenRegistry
 from balances.stores.tracked import TrackedAddress, TrackedSet
 from balances.sync.backfill import Backfiller, BackfillReport, Progress
 from balances.sync.catalog import TokenCatalog
+from balances.sync.metadata import SeedReport
 from balances.sync.syncer import Syncer, SyncOutcome
 
 log = logging.getLogger("balances.service")
@@ -120,7 +122,11 @@ class BalanceService:
         self.current: CurrentBalanceStore = self.layout
         self.tracked = TrackedSet(self.blobs, wall_clock=wall_clock)
         self.catalog = TokenCatalog(
-            self.chain, TokenRegistry(self.blobs), clock=clock, wall_clock=wall_clock
+            self.chain,
+            TokenRegistry(self.blobs),
+            TokenDirectory(self.blobs),
+            clock=clock,
+            wall_clock=wall_clock,
         )
         self.syncer = Syncer(
             self.chain,
@@ -191,7 +197,7 @@ class BalanceService:
             task.cancel()
         if self.ingestion is not None and self.ingestion.running:
             await self.ingestion.stop()
-        await self.catalog.flush()
+        await self.catalog.close()
         for release in reversed(self._owned):
             outcome = release()
             if asyncio.iscoroutine(outcome):
@@ -514,6 +520,14 @@ class BalanceService:
 
     async def tracked_addresses(self) -> list[TrackedAddress]:
         return await self.tracked.entries()
+
+    async def sync_token_metadata(self) -> SeedReport:
+        """Seed the metadata of every token the Token Metadata API lists (bulk pages)."""
+        return await self.catalog.fetcher.seed()
+
+    async def metadata_settled(self) -> None:
+        """Wait until the metadata that answers asked for is fetched (or failed)."""
+        await self.catalog.fetcher.settled()
 
     async def get_token(self, token_id: str) -> TokenInfo:
         """What is known of a token (kind, asset name, SIP-010 metadata)."""

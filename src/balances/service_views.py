@@ -224,7 +224,7 @@ class ViewBuilder:
             if kind is not None and not self._catalog.display_ready(infos.get(str(token)), token)
         ]
         if missing:
-            infos.update(await self._catalog.infos(missing))
+            infos.update(await self._catalog.display_infos(missing))
         results: list[Balance | BalancesError] = []
         times: dict[float, datetime] = {}  # one refresh stamps many tokens
         address = str(principal)
@@ -307,9 +307,7 @@ class ViewBuilder:
         )
 
     def _metadata_state(self, token: TokenId, info: TokenInfo | None) -> MetadataState:
-        if info is not None and info.has_metadata:
-            return "known"
-        return "unknown" if self._catalog.failure(token) is not None else "pending"
+        return self._catalog.metadata_state(token, info) or "known"
 
 
 def _no_coverage(address: str, balances: AddressBalances) -> Stamp | None:

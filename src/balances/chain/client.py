@@ -68,7 +68,7 @@ from balances.chain.sip010 import (
 )
 from balances.chain.token_metadata import TokenMetadataMixin
 from balances.chain.transport import ErrorFactory, Request, Transport
-from balances.config import ANONYMOUS_RATE_LIMIT, KEYED_RATE_LIMIT, NetworkConfig
+from balances.config import NetworkConfig, default_rate_limit
 from balances.domain import Principal, parse_timestamp
 from balances.errors import (
     ClarityDecodeError,
@@ -100,8 +100,9 @@ def _contract_errors(contract: Principal) -> dict[int, ErrorFactory]:
 class StacksClient(HistoryMixin, BlockFeedMixin, TokenMetadataMixin):
     """Reads the Stacks API at ``base_url`` through an injected ``httpx.AsyncClient``.
 
-    ``requests_per_minute`` is the client-side limit (None: 900 with an API key,
-    else 25, as Hiro publishes; ``float("inf")``: unlimited). ``limiter`` shares one
+    ``requests_per_minute`` is the client-side limit (None: on Hiro's hosts 900 with
+    an API key, else 25, as Hiro publishes; elsewhere unlimited; ``float("inf")``:
+    unlimited). ``limiter`` shares one
     limiter between clients. ``clock``/``sleep``/``rng`` are injectable for tests.
     History reads (transactions, balance changes, events) come from :class:`HistoryMixin`,
     block-following reads from :class:`~balances.chain.blocks.BlockFeedMixin`.
@@ -124,7 +125,7 @@ class StacksClient(HistoryMixin, BlockFeedMixin, TokenMetadataMixin):
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if requests_per_minute is None:
-            requests_per_minute = KEYED_RATE_LIMIT if key else ANONYMOUS_RATE_LIMIT
+            requests_per_minute = default_rate_limit(base_url, key is not None)
         self._transport = Transport(
             http,
             base_url,

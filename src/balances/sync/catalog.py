@@ -2,10 +2,13 @@
 
 Facts are learned lazily and once: a native token's kind and asset name come free
 with a balance listing; an unknown contract costs one ``/v2/contracts/interface``
-read; metadata costs the SIP-010 getters once per token. Everything learned goes
-to the :class:`~balances.stores.tokens.TokenRegistry` blob in one write per batch.
-A metadata read that fails is remembered in memory for ``retry_after`` seconds,
-so an outage or a contract without ``get-decimals`` does not cost a request on
+read. Kinds go to the :class:`~balances.stores.tokens.TokenRegistry` blob in one
+write per batch. Display metadata (decimals, symbol) never holds up an answer:
+:meth:`TokenCatalog.display_infos` answers with what is known and has the
+:class:`~balances.sync.metadata.MetadataFetcher` fetch the rest in the background,
+into the :class:`~balances.stores.token_directory.TokenDirectory`. Full metadata
+(:meth:`TokenCatalog.info`, for a token's own page) is read when asked. A read that
+fails is remembered in memory for a while, so an outage does not cost a request on
 every balance read; it is never stored.
 """
 
@@ -15,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Literal
 
 from balances.chain.models import TokenKind
@@ -22,7 +26,9 @@ from balances.chain.protocol import ChainReader
 from balances.domain import TokenId
 from balances.errors import BalancesError
 from balances.stores.current import TokenKindName
+from balances.stores.token_directory import KnownMetadata, TokenDirectory
 from balances.stores.tokens import STX_INFO, TokenInfo, TokenRegistry
+from balances.sync.metadata import FetchState, MetadataFetcher
 
 log = logging.getLogger("balances.sync")
 #: How much metadata a read wants: none (kind only), display (decimals, symbol), full.
@@ -38,6 +44,7 @@ class TokenCatalog:
         self,
         chain: ChainReader,
         registry: TokenRegistry,
+        directory: TokenDirectory,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         retry_after: float = DEFAULT_RETRY_AFTER,
@@ -53,28 +60,57 @@ class TokenCatalog:
         self._failed: dict[str, tuple[float, str]] = {}  # token id -> (when, why)
         self._inflight: dict[str, asyncio.Task[TokenInfo]] = {}
         self._learned: dict[str, TokenInfo] = {}  # not yet written to the registry
+        self.directory = directory
+        self.fetcher = MetadataFetcher(
+            chain, directory, retry_after=retry_after, clock=clock, wall_clock=wall_clock
+        )
 
     async def known(self, token: TokenId) -> TokenInfo | None:
         """What is known of ``token`` without asking the chain."""
         key = str(token)
         stored, learned = await self.registry.get(key), self._learned.get(key)
-        if stored is None or learned is None:
-            return stored or learned
-        return stored.completed_by(learned)  # a listing must not hide stored metadata
+        found = _merged(stored, learned)
+        if found is None or found.has_metadata:
+            return found
+        return _with_metadata(found, await self.directory.get(token.contract_id))
 
     def peek(self, token: TokenId) -> TokenInfo | None:
         """What is known of ``token`` in memory, without I/O; the hot path of reads."""
         if token.is_stx:
             return STX_INFO
         key = str(token)
-        stored, learned = self.registry.peek(key), self._learned.get(key)
-        if stored is None or learned is None:
-            return stored or learned
-        return stored.completed_by(learned)
+        found = _merged(self.registry.peek(key), self._learned.get(key))
+        if found is None or found.has_metadata:
+            return found
+        return _with_metadata(found, self.directory.peek(token.contract_id))
 
     def display_ready(self, info: TokenInfo | None, token: TokenId) -> bool:
         """``info`` is enough to show a balance (or metadata failed recently)."""
         return info is not None and (info.has_metadata or self._recently_failed(token))
+
+    async def display_infos(self, tokens: Iterable[TokenId]) -> dict[str, TokenInfo | None]:
+        """What is known of each token now, without a chain request; the metadata
+        still missing is fetched in the background (:meth:`metadata_state` says so)."""
+        found: dict[str, TokenInfo | None] = {}
+        lacking = []
+        for token in tokens:
+            info = self.peek(token)
+            if info is None or not info.has_metadata:
+                info = await self.known(token)
+            found[str(token)] = info
+            if not token.is_stx and (info is None or not info.has_metadata):
+                lacking.append(token.contract_id)
+        self.fetcher.want(lacking)
+        return found
+
+    def metadata_state(self, token: TokenId, info: TokenInfo | None) -> FetchState | None:
+        """None when ``info`` has its metadata; else ``pending`` (being fetched) or
+        ``unknown`` (the last read failed; asked again after a backoff)."""
+        if info is not None and info.has_metadata:
+            return None
+        if self._recently_failed(token) and str(token) in self._failed:
+            return "unknown"
+        return self.fetcher.state(token.contract_id)
 
     async def kind(self, token: TokenId) -> TokenKindName:
         """``stx``, ``native`` or ``map``; one interface read for an unknown contract."""
@@ -84,6 +120,14 @@ class TokenCatalog:
         if known is not None:
             return known.kind
         return (await self._resolve(token, metadata="none")).kind
+
+    async def asset_identifier(self, token: TokenId) -> str | None:
+        """A native token's asset identifier (one interface read if unknown; never
+        metadata: a balance read must not wait on it)."""
+        known = await self.known(token)
+        if known is None:
+            known = await self._resolve(token, metadata="none")
+        return known.asset_identifier
 
     async def info(self, token: TokenId, *, full: bool = True) -> TokenInfo:
         """Everything known of ``token``, with metadata unless reading it failed recently
@@ -125,7 +169,9 @@ class TokenCatalog:
     def failure(self, token: TokenId) -> str | None:
         """Why reading ``token``'s metadata failed recently, if it did."""
         failed = self._failed.get(str(token))
-        return None if failed is None else failed[1]
+        if failed is not None:
+            return failed[1]
+        return None if token.is_stx else self.fetcher.failure(token.contract_id)
 
     def learn_native(self, asset_identifiers: Iterable[str]) -> None:
         """Record native tokens seen in a listing (kind and asset name, no request)."""
@@ -133,6 +179,11 @@ class TokenCatalog:
             contract_id, _, asset_name = asset.partition("::")
             if contract_id not in self._learned:
                 self._learned[contract_id] = TokenInfo(contract_id, "native", asset_name or None)
+
+    async def close(self) -> None:
+        """Stop fetching metadata in the background and write what was learned."""
+        await self.fetcher.close()
+        await self.flush()
 
     async def flush(self) -> None:
         """Write what was learned since the last flush (one conditional write)."""
@@ -157,7 +208,9 @@ class TokenCatalog:
 
     def _recently_failed(self, token: TokenId) -> bool:
         failed = self._failed.get(str(token))
-        return failed is not None and self._clock() - failed[0] < self._retry_after
+        if failed is not None and self._clock() - failed[0] < self._retry_after:
+            return True
+        return not token.is_stx and self.fetcher.failed_recently(token.contract_id)
 
     async def _resolve(self, token: TokenId, *, metadata: _Metadata) -> TokenInfo:
         """One read per token at a time: concurrent callers share the same task."""
@@ -204,3 +257,23 @@ class TokenCatalog:
         filled = known.completed_by(filled) if not full else filled
         self._learned[filled.token_id] = filled
         return filled
+
+
+def _merged(stored: TokenInfo | None, learned: TokenInfo | None) -> TokenInfo | None:
+    if stored is None or learned is None:
+        return stored or learned
+    return stored.completed_by(learned)  # a listing must not hide stored metadata
+
+
+def _with_metadata(info: TokenInfo, meta: KnownMetadata | None) -> TokenInfo:
+    if meta is None:
+        return info
+    return replace(
+        info,
+        decimals=meta.decimals,
+        symbol=info.symbol or meta.symbol,
+        name=info.name or meta.name,
+        token_uri=info.token_uri or meta.token_uri,
+        total_supply=info.total_supply if info.total_supply is not None else meta.total_supply,
+        fetched_at=meta.fetched_at,
+    )

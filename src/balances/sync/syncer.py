@@ -212,7 +212,7 @@ class Syncer:
             return await self._chain.get_stx_balance(address)
         if kind == "map":
             return await self._chain.get_map_token_balance(token.contract_id, address)
-        asset = token.asset_identifier or (await self.catalog.info(token)).asset_identifier
+        asset = token.asset_identifier or await self.catalog.asset_identifier(token)
         if asset is None:
             interface = await self._chain.get_contract_interface(token.contract_id)
             asset = interface.asset_identifier

@@ -11,6 +11,7 @@ from balances.testing.fake_chain import (
     routes_blocks,
     routes_chain,
     routes_history,
+    routes_metadata,
     routes_prices,
 )
 from balances.testing.fake_chain.ledger import FakeChain
@@ -22,6 +23,7 @@ ROUTE_SPECS: tuple[RouteSpec, ...] = (
     *routes_balances.ROUTES,
     *routes_history.ROUTES,
     *contracts.ROUTES,
+    *routes_metadata.ROUTES,  # the Token Metadata API
     *routes_prices.ROUTES,  # our own extension, not the Hiro API
 )
 #: The request counter's keys, e.g. ``"GET /extended/v3/principals/{principal}/balances/ft"``.

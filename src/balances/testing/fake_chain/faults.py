@@ -48,6 +48,8 @@ class FaultConfig:
     - ``malformed_rate`` / ``force_malformed``: a 200 whose body is not JSON or
       lacks a required field (``malformed_kind`` picks one, ``"any"`` draws).
     - ``etags``: principal routes send ``ETag`` and answer ``If-None-Match`` with 304.
+    - ``routes``: the faults above (latency, 429s, 5xx, malformed bodies) hit only
+      routes whose template starts with one of these (empty: every route).
     """
 
     deprecated: DeprecationMode = "warn"
@@ -63,6 +65,7 @@ class FaultConfig:
     force_malformed: int = 0
     malformed_kind: MalformedKind = "any"
     etags: bool = True
+    routes: tuple[str, ...] = ()
     seed: int = 0
     clock: Callable[[], float] = time.monotonic
     _rng: random.Random = field(init=False, repr=False, compare=False)
@@ -71,6 +74,9 @@ class FaultConfig:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._window = deque()
+
+    def applies_to(self, template: str) -> bool:
+        return not self.routes or template.startswith(self.routes)
 
     def reseed(self, seed: int) -> None:
         """Restart the random faults from ``seed``."""

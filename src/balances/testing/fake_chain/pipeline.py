@@ -81,9 +81,10 @@ async def handle(chain: FakeChain, spec: RouteSpec, request: Request) -> Respons
     chain.requests[spec.key] += 1
     chain.api_keys[request.headers.get("x-api-key", "")] += 1
     faults = chain.faults
-    if faults.latency > 0:
+    faulty = faults.applies_to(spec.template)
+    if faulty and faults.latency > 0:
         await asyncio.sleep(faults.latency)
-    verdict = faults.admit()
+    verdict = faults.admit() if faulty else Verdict(None, {})
     if verdict.status is not None:
         reply = _fault_reply(verdict.status)
     else:
@@ -91,7 +92,8 @@ async def handle(chain: FakeChain, spec: RouteSpec, request: Request) -> Respons
         if spec.method == "POST":
             ctx = Ctx(chain, ctx.params, ctx.query, ctx.headers, await request.body())
         reply = _route(chain, spec, ctx)
-    spoil = faults.draw_malformed() if reply.status == 200 and reply.text is None else None
+    spoilable = faulty and reply.status == 200 and reply.text is None
+    spoil = faults.draw_malformed() if spoilable else None
     response = _render(reply, spoil)
     _decorate(response, spec, verdict, chain.faults.deprecated)
     return response

@@ -18,6 +18,10 @@ class TokenRegistry:
     def __init__(self, network: str) -> None:
         self.network = network
         self._tokens: dict[str, TokenInfo] = {}
+        #: Contracts the Token Metadata API does not know (404; left out of its list).
+        self.metadata_unknown: set[str] = set()
+        #: Contracts it lists without decimals (not yet read by its indexer).
+        self.metadata_undecided: set[str] = set()
 
     @property
     def tokens(self) -> list[TokenInfo]:
