@@ -180,6 +180,12 @@ class TokenCatalog:
             if contract_id not in self._learned:
                 self._learned[contract_id] = TokenInfo(contract_id, "native", asset_name or None)
 
+    def learn_map(self, tokens: Iterable[TokenId]) -> None:
+        """Record configured map-based tokens: their kind is known, no interface read."""
+        for token in tokens:
+            if not token.is_stx and token.contract_id not in self._learned:
+                self._learned[token.contract_id] = TokenInfo(token.contract_id, "map")
+
     async def close(self) -> None:
         """Stop fetching metadata in the background and write what was learned."""
         await self.fetcher.close()

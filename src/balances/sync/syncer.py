@@ -91,6 +91,7 @@ class Syncer:
         self._tracked = tracked
         self.catalog = catalog
         self._map_tokens = tuple(map_tokens)
+        catalog.learn_map(self._map_tokens)  # configured as map-based: no interface read
         self._gate = asyncio.Semaphore(concurrency)
         self._wall = wall_clock
         self._last_at = -math.inf
