@@ -123,8 +123,10 @@ async def test_the_form_lists_tracked_addresses(
 
 
 async def test_every_balance_is_shown_with_its_amount_and_freshness(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, kit: Kit
 ) -> None:
+    assert_html(await api.get("/", params={"address": HOLDER}), 200)
+    await kit.metadata_settled()  # the first page did not wait on token metadata
     html = assert_html(await api.get("/", params={"address": HOLDER}), 200)
     balances = (await api.get(f"/balances/{HOLDER}")).json()["balances"]
     assert len(balances) >= 4
@@ -153,6 +155,7 @@ async def test_a_stale_balance_has_a_visible_badge_with_the_error(
     api: httpx.AsyncClient, kit: Kit
 ) -> None:
     assert_html(await api.get("/", params={"address": HOLDER}), 200)  # read and stored
+    await kit.metadata_settled()
     kit.chain.faults.error_rate = 1.0
     kit.clocks.advance(mono=10_000, wall=10_000)  # past the cache TTL and stale_after
 

@@ -385,6 +385,8 @@ async def test_bulk_series_equals_the_history_route(api: httpx.AsyncClient, kit:
         "period": "24h",
         "granularity": "hour",
     }
+    await api.post(SERIES, json=body)
+    await kit.metadata_settled()  # both routes then answer with the same metadata
     response = await api.post(SERIES, json=body)
     assert response.status_code == 200, response.text
     answer = response.json()

@@ -230,6 +230,11 @@ class Kit:
         self.services.append(built)
         return built
 
+    async def metadata_settled(self) -> None:
+        """Wait until every service's background metadata reads are done."""
+        for built in self.services:
+            await built.metadata_settled()
+
     def reset(self) -> None:
         """Zero the stand-in's request counter and the call-read log."""
         self.chain.reset_requests()

@@ -101,7 +101,23 @@ def test_balance_json_prints_every_held_balance(stand_in: ThreadedStandIn) -> No
         assert item["updated_at"] is not None
     by_token = {item["token_id"]: item for item in items}
     assert (by_token["stx"]["decimals"], by_token["stx"]["symbol"]) == (6, "STX")
+    # the answer did not wait on metadata; it says so
+    assert (by_token[SBTC]["decimals"], by_token[SBTC]["metadata"]) == (None, "pending")
+
+
+def test_metadata_fetched_after_one_answer_is_there_for_the_next(
+    stand_in: ThreadedStandIn, tmp_path: Path
+) -> None:
+    where = ["--chain-url", stand_in.url, "--store", f"file://{tmp_path}"]
+    first = invoke("balance", ALICE, "--json", *where)
+    assert first.exit_code == 0, first.output
+    assert "balances tokens sync" not in first.stderr  # JSON: no hint on stderr
+    second = invoke("balance", ALICE, "--json", *where)
+    by_token = {item["token_id"]: item for item in json.loads(second.stdout)}
     assert (by_token[SBTC]["decimals"], by_token[SBTC]["symbol"]) == (8, "sBTC")
+    assert by_token[SBTC]["metadata"] == "known"
+    table = invoke("balance", ALICE, "--chain-url", stand_in.url, "--store", "memory://")
+    assert "decimals are not known yet" in _one_line(table.stderr)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import httpx
 import pytest
@@ -239,8 +240,10 @@ async def test_the_limiter_paces_real_requests() -> None:
     assert client.limiter.acquired == 4
 
 
-async def test_default_rate_limit_follows_the_key() -> None:
+async def test_default_rate_limit_is_unlimited_off_hiros_hosts() -> None:
+    """BASE is not a Hiro host: no pacing unless configured (Hiro's own limits are
+    tested in test_rate_limit_defaults)."""
     api = ScriptedApi()
-    assert make_client(api, requests_per_minute=None).limiter.requests_per_minute == 25
+    assert make_client(api, requests_per_minute=None).limiter.requests_per_minute == math.inf
     keyed = make_client(api, requests_per_minute=None, api_key="k")
-    assert keyed.limiter.requests_per_minute == 900
+    assert keyed.limiter.requests_per_minute == math.inf

@@ -17,6 +17,7 @@ from balances.ingest.ingestor import Ingestor, IngestSettings
 from balances.ingest.tracked_index import TrackedIndex
 from balances.stores.current import AddressUpdate, Stamp
 from balances.stores.lsm import LsmSettings, ShardedStore
+from balances.stores.token_directory import TokenDirectory
 from balances.stores.tokens import TokenRegistry
 from balances.stores.tracked import TrackedSet
 from balances.sync.catalog import TokenCatalog
@@ -44,7 +45,9 @@ class Rig:
         return ShardedStore(self.blobs, LsmSettings(shards=4, poll_seconds=0.0))
 
     def ingestor(self, store: ShardedStore | None = None, reorg_reads: int = 200) -> Ingestor:
-        catalog = TokenCatalog(self.chain, TokenRegistry(self.blobs))  # type: ignore[arg-type]
+        catalog = TokenCatalog(  # type: ignore[arg-type]
+            self.chain, TokenRegistry(self.blobs), TokenDirectory(self.blobs)
+        )
         index = TrackedIndex(self.tracked, catalog, self.maps, recheck_seconds=0.0)
 
         async def no_sleep(_: float) -> None:

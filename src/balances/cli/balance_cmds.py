@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from balances.cli.common import (
     NetworkOption,
     StoreOption,
     console,
+    errors,
     print_json,
     run_with_service,
     settings,
@@ -39,18 +41,21 @@ def balance(
 ) -> None:
     """Show the balances of ADDRESS (or one TOKEN of it), with their freshness."""
 
-    async def work(service: BalanceService) -> list[Balance]:
+    async def work(service: BalanceService) -> None:
         if token is not None:
-            return [await service.get_balance(address, token)]
-        if zeros:
-            return await service.get_balances(address)
-        return await service.get_all_balances(address)
+            found = [await service.get_balance(address, token)]
+        elif zeros:
+            found = await service.get_balances(address)
+        else:
+            found = await service.get_all_balances(address)
+        if as_json:
+            print_json([item.as_dict() for item in found])
+        else:
+            console.print(balances_table(address, found))
+            _hint_metadata(found)
+        await _store_metadata(service)
 
-    found = run_with_service(settings(store, chain_url, network), work)
-    if as_json:
-        print_json([item.as_dict() for item in found])
-    else:
-        console.print(balances_table(address, found))
+    run_with_service(settings(store, chain_url, network), work)
 
 
 def sync(
@@ -86,24 +91,12 @@ def sync(
                 progress.advance(bar)
 
             await asyncio.gather(*(one(address) for address in addresses))
+        _show_synced(addresses, outcome, as_json)
+        await _store_metadata(service)
         return outcome
 
     results = run_with_service(config, work)
     failed = [address for address, result in results.items() if isinstance(result, str)]
-    if as_json:
-        print_json(
-            {
-                address: result if isinstance(result, str) else [b.as_dict() for b in result]
-                for address, result in results.items()
-            }
-        )
-    else:
-        for address in addresses:
-            result = results[address]
-            if isinstance(result, str):
-                console.print(f"[red]{address}: {result}[/red]")
-            else:
-                console.print(balances_table(address, [b for b in result if b.amount]))
     if failed:
         raise typer.Exit(1)
 
@@ -144,3 +137,44 @@ def track_list(as_json: JsonOption = False, store: StoreOption = None) -> None:
         return
     for entry in entries:
         console.print(entry.address + (f"  {', '.join(entry.tokens)}" if entry.tokens else ""))
+
+
+def _show_synced(
+    addresses: list[str], results: dict[str, list[Balance] | str], as_json: bool
+) -> None:
+    if as_json:
+        print_json(
+            {
+                address: result if isinstance(result, str) else [b.as_dict() for b in result]
+                for address, result in results.items()
+            }
+        )
+        return
+    for address in addresses:
+        result = results[address]
+        if isinstance(result, str):
+            console.print(f"[red]{address}: {result}[/red]")
+        else:
+            console.print(balances_table(address, [b for b in result if b.amount]))
+    _hint_metadata([b for r in results.values() if not isinstance(r, str) for b in r])
+
+
+#: After printing, how long a command goes on fetching the metadata its answer
+#: lacked, so that it is stored for the next one.
+METADATA_WAIT_SECONDS = 10.0
+
+
+async def _store_metadata(service: BalanceService) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(service.metadata_settled(), METADATA_WAIT_SECONDS)
+
+
+def _hint_metadata(balances: list[Balance]) -> None:
+    """Say why some amounts are in base units (their decimals are not known yet)."""
+    lacking = {b.token_id for b in balances if b.decimals is None}
+    if lacking:
+        errors.print(
+            f"{len(lacking)} tokens' decimals are not known yet (amounts in base units, "
+            "shown with ?): `balances tokens sync` seeds every token's metadata",
+            highlight=False,
+        )

@@ -120,7 +120,9 @@ def _announce(host: str, port: int, chain_url: str, address: str) -> None:
 
 
 async def _prepare(service: BalanceService, addresses: Sequence[str], days: int) -> None:
-    """Track the demo addresses, read them, and fill their history and prices."""
+    """Seed the token metadata (as ``balances tokens sync`` does), track the demo
+    addresses, read them, and fill their history and prices."""
+    await service.sync_token_metadata()
     for address in addresses:
         await service.track(address)
         await service.backfill(address)

@@ -101,6 +101,7 @@ class TokenCatalog:
             if not token.is_stx and (info is None or not info.has_metadata):
                 lacking.append(token.contract_id)
         self.fetcher.want(lacking)
+        await self.flush()  # kinds learned by the refresh (one write, when any)
         return found
 
     def metadata_state(self, token: TokenId, info: TokenInfo | None) -> FetchState | None:
