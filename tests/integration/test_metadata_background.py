@@ -217,3 +217,24 @@ def test_cli_tokens_sync_then_balance_shows_decimals_without_metadata_requests(
         text = runner.invoke(app, ["tokens", "sync", *where])
         expected = f"stored the metadata of {listed} tokens of {listed} listed, in 2 requests"
         assert expected in text.stdout
+
+
+async def test_metadata_is_read_again_only_after_30_days(kit: Kit) -> None:
+    tokens = hold_tokens(kit.chain, 2)
+    svc = kit.service()
+    await svc.refresh_address_balances(RICH)
+    await svc.metadata_settled()
+    kit.reset()
+    kit.clocks.advance(mono=29 * 86_400, wall=29 * 86_400)
+    await svc.refresh_address_balances(RICH)
+    await svc.metadata_settled()
+    assert metadata_requests(kit) == {}
+    kit.clocks.advance(mono=2 * 86_400, wall=2 * 86_400)
+    answer = by_token(await svc.refresh_address_balances(RICH))
+    assert answer[tokens[1]].metadata == "known"  # the answer uses what is known
+    await svc.metadata_settled()
+    assert metadata_requests(kit) == {FT_METADATA: 2}  # read again in the background
+    kit.reset()
+    await svc.refresh_address_balances(RICH)
+    await svc.metadata_settled()
+    assert metadata_requests(kit) == {}

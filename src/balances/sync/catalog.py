@@ -35,6 +35,8 @@ log = logging.getLogger("balances.sync")
 _Metadata = Literal["none", "display", "full"]
 DEFAULT_RETRY_AFTER = 300.0
 DEFAULT_CONCURRENCY = 8
+#: Token metadata hardly ever changes: read again after this long (30 days).
+METADATA_REFRESH_SECONDS = 30 * 86_400.0
 
 
 class TokenCatalog:
@@ -70,8 +72,8 @@ class TokenCatalog:
         key = str(token)
         stored, learned = await self.registry.get(key), self._learned.get(key)
         found = _merged(stored, learned)
-        if found is None or found.has_metadata:
-            return found
+        if found is None:
+            return None
         return _with_metadata(found, await self.directory.get(token.contract_id))
 
     def peek(self, token: TokenId) -> TokenInfo | None:
@@ -80,8 +82,8 @@ class TokenCatalog:
             return STX_INFO
         key = str(token)
         found = _merged(self.registry.peek(key), self._learned.get(key))
-        if found is None or found.has_metadata:
-            return found
+        if found is None:
+            return None
         return _with_metadata(found, self.directory.peek(token.contract_id))
 
     def display_ready(self, info: TokenInfo | None, token: TokenId) -> bool:
@@ -98,11 +100,19 @@ class TokenCatalog:
             if info is None or not info.has_metadata:
                 info = await self.known(token)
             found[str(token)] = info
-            if not token.is_stx and (info is None or not info.has_metadata):
+            if not token.is_stx and (info is None or self._refresh_due(info)):
                 lacking.append(token.contract_id)
         self.fetcher.want(lacking)
         await self.flush()  # kinds learned by the refresh (one write, when any)
         return found
+
+    def _refresh_due(self, info: TokenInfo) -> bool:
+        """Metadata missing, or read so long ago that it is read again (in the
+        background; the answer uses what is known)."""
+        if not info.has_metadata:
+            return True
+        read = info.fetched_at
+        return read is not None and self._wall() - read > METADATA_REFRESH_SECONDS
 
     def metadata_state(self, token: TokenId, info: TokenInfo | None) -> FetchState | None:
         """None when ``info`` has its metadata; else ``pending`` (being fetched) or
@@ -273,14 +283,17 @@ def _merged(stored: TokenInfo | None, learned: TokenInfo | None) -> TokenInfo | 
 
 
 def _with_metadata(info: TokenInfo, meta: KnownMetadata | None) -> TokenInfo:
+    """``info`` with the directory's metadata when that is newer (or all there is)."""
     if meta is None:
+        return info
+    if info.has_metadata and (info.fetched_at or 0.0) >= meta.fetched_at:
         return info
     return replace(
         info,
         decimals=meta.decimals,
-        symbol=info.symbol or meta.symbol,
-        name=info.name or meta.name,
-        token_uri=info.token_uri or meta.token_uri,
-        total_supply=info.total_supply if info.total_supply is not None else meta.total_supply,
+        symbol=meta.symbol,
+        name=meta.name,
+        token_uri=meta.token_uri,
+        total_supply=meta.total_supply,
         fetched_at=meta.fetched_at,
     )
