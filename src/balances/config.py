@@ -136,6 +136,14 @@ class ApiConfig(_Frozen):
     max_bulk_items: int = Field(
         1000, gt=0, description="a positive integer; addresses x tokens per bulk request"
     )
+    max_body_bytes: int = Field(
+        2_000_000, gt=0, description="bytes; a larger request body is refused with 413 unread"
+    )
+    max_delivery_bytes: int = Field(
+        64_000_000,
+        gt=0,
+        description="bytes; the same for push deliveries (whole blocks, authenticated)",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="origins allowed by CORS, comma-separated (https://a.example,https://b.example)",

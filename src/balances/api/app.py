@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from balances.api import dashboard, routes_balances, routes_bulk, routes_history, routes_ingest
+from balances.api.bodylimit import BodyLimit
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
@@ -127,6 +128,13 @@ def create_app(
             allow_headers=["x-api-key", "content-type"],
         )
     install_error_handlers(app)
+    # Outside all but the latency metrics: nothing reads a body before it is bounded.
+    app.add_middleware(
+        BodyLimit,
+        limit=config.api.max_body_bytes,
+        delivery_limit=config.api.max_delivery_bytes,
+        delivery_paths=routes_ingest.DELIVERY_PATHS,
+    )
     install_metrics(app, svc)
     app.include_router(health_router)
     app.include_router(routes_ingest.router)

@@ -31,6 +31,18 @@ from balances.ingest.feed import Apply, IngestEvent, Pending, Rollback
 from balances.service import BalanceService
 
 router = APIRouter(tags=["ingestion"], responses=ERRORS)
+#: The routes push deliveries arrive on (their bodies are whole blocks).
+DELIVERY_PATHS = (
+    "/ingest/chainhook",
+    "/new_block",
+    "/new_burn_block",
+    "/new_mempool_tx",
+    "/drop_mempool_tx",
+    "/new_microblocks",
+    "/attachments/new",
+    "/stackerdb_chunks",
+    "/proposal_response",
+)
 _ACK = {"status": "ok"}
 
 
