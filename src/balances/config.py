@@ -136,6 +136,15 @@ class ApiConfig(_Frozen):
     max_bulk_items: int = Field(
         1000, gt=0, description="a positive integer; addresses x tokens per bulk request"
     )
+    anonymous_track_per_minute: int = Field(
+        0,
+        ge=0,
+        description="addresses a client without the API key may add to the tracked set by "
+        "reading them, per minute (0: none; keyed reads follow TRACK_ON_READ)",
+    )
+    anonymous_track_max: int = Field(
+        10_000, ge=0, description="no anonymous additions once the tracked set holds this many"
+    )
     max_body_bytes: int = Field(
         2_000_000, gt=0, description="bytes; a larger request body is refused with 413 unread"
     )
@@ -338,7 +347,9 @@ class BalanceServiceConfig(_Frozen):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     track_on_read: bool = Field(
-        True, description="true or false; an address read once is kept fresh by the scheduler"
+        True,
+        description="true or false; an address read once is kept fresh by the scheduler "
+        "(anonymous REST reads: only within api.anonymous_track_per_minute)",
     )
 
     @model_validator(mode="after")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -91,6 +92,19 @@ ERROR_TTL = 15.0
 class _View:
     balances: AddressBalances
     source: Source
+
+
+#: Whether a read may add to the tracked set, set per request by the REST layer (an
+#: anonymous request within the operator's budget only); None (the Python API, a
+#: keyed request): ``config.track_on_read`` decides alone.
+read_tracking: ContextVar[Callable[[], Awaitable[bool]] | None] = ContextVar(
+    "read_tracking", default=None
+)
+
+
+async def _may_track() -> bool:
+    gate = read_tracking.get()
+    return True if gate is None else await gate()
 
 
 class BalanceService:
@@ -602,13 +616,17 @@ class BalanceService:
     ) -> AddressBalances:
         map_tokens = need.map_tokens
         if self.config.track_on_read:
-            await self._track_tokens(principal, map_tokens)
+            await self._track_tokens(principal, map_tokens, by_read=True)
         outcome = await self.syncer.refresh(principal, map_tokens)
         return self._after_refresh(principal, outcome, stored)
 
-    async def _track_tokens(self, principal: Principal, tokens: Sequence[TokenId]) -> None:
+    async def _track_tokens(
+        self, principal: Principal, tokens: Sequence[TokenId], *, by_read: bool = False
+    ) -> None:
         known = await self.tracked.get(principal)
         if known is None or any(str(t) not in known.tokens for t in tokens):
+            if by_read and not await _may_track():
+                return  # answered, not kept fresh
             await self.tracked.track(principal, tokens)
 
     def _after_refresh(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from balances.api import dashboard, routes_balances, routes_bulk, routes_history, routes_ingest
@@ -18,6 +18,7 @@ from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
 from balances.api.metrics import install_metrics
 from balances.api.schemas import CacheOut, HealthOut
+from balances.api.tracking import AnonymousBudget, read_tracking_policy
 from balances.config import BalanceServiceConfig
 from balances.scheduler import BalanceScheduler, scheduler_config
 from balances.series_api import BalanceSeriesAPI
@@ -111,6 +112,7 @@ def create_app(
         version=version("balances"),
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(read_tracking_policy)],  # who may track by reading
         # Our own Prometheus metrics cover requests; FastAPI's OpenTelemetry bridge
         # would otherwise check the environment on every request of the hot path.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -119,6 +121,9 @@ def create_app(
     app.state.settings = config
     app.state.series_api = BalanceSeriesAPI(svc)
     app.state.scheduler = background
+    app.state.anonymous_budget = AnonymousBudget(
+        config.api.anonymous_track_per_minute, config.api.anonymous_track_max
+    )
     app.add_middleware(CachedBalanceFastPath, service=svc)  # inside CORS and metrics
     if config.api.cors_origins:
         app.add_middleware(
