@@ -42,6 +42,18 @@ errors are also :class:`ValueError`, so code that already guards parsing with
 
 from __future__ import annotations
 
+#: How much of a bad input an error message quotes.
+QUOTE_LIMIT = 100
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: an error message quotes
+    enough of a bad input to recognise it, never a 100 KB body."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}..."
+    text = repr(value)
+    return text if len(text) <= limit + 2 else f"{text[:limit]}..."
+
 
 class BalancesError(Exception):
     """Root of every error raised by :mod:`balances`."""

@@ -21,7 +21,13 @@ from typing import Any
 
 from balances.config import BalanceServiceConfig
 from balances.domain import Balance, Granularity, Period, parse_amount
-from balances.errors import BalancesError, RequestTooLargeError, ValidationError
+from balances.errors import (
+    QUOTE_LIMIT,
+    BalancesError,
+    RequestTooLargeError,
+    ValidationError,
+    quoted,
+)
 from balances.series_aggregates import (
     AggregateStore,
     Performance,
@@ -39,7 +45,13 @@ class ItemError:
 
     def as_dict(self) -> dict[str, Any]:
         from_error = {"error": type(self.error).__name__, "message": str(self.error)}
-        return {"address": self.address, "token_id": self.token_id, **from_error}
+        # The item as asked for, cut like any quoted input: a bad one may be huge.
+        address, token = _cut(self.address), None if self.token_id is None else _cut(self.token_id)
+        return {"address": address, "token_id": token, **from_error}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +87,7 @@ def _strings(value: Any, what: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ValidationError(f"{what} is a list of strings, got {value!r}")
+        raise ValidationError(f"{what} is a list of strings, got {quoted(value)}")
     items = list(value)
     if not all(isinstance(item, str) for item in items):
         raise ValidationError(f"{what} is a list of strings")

@@ -44,6 +44,7 @@ from balances.domain import (
     Principal,
     Source,
     TokenId,
+    parse_chain_time,
     parse_timestamp,
 )
 from balances.errors import (
@@ -52,6 +53,7 @@ from balances.errors import (
     ConfigError,
     InvalidPeriodError,
     ValidationError,
+    quoted,
 )
 from balances.prices import HttpPriceSource, PriceSource
 from balances.service_history import (
@@ -94,6 +96,8 @@ class _View:
     source: Source
 
 
+#: The highest block height we ask the chain for (the node's heights are u32).
+MAX_BLOCK_HEIGHT = 2**32 - 1
 #: Whether a read may add to the tracked set, set per request by the REST layer (an
 #: anonymous request within the operator's budget only); None (the Python API, a
 #: keyed request): ``config.track_on_read`` decides alone.
@@ -389,9 +393,13 @@ class BalanceService:
             raise InvalidPeriodError("give either at (a time) or block_height, not both or none")
         principal = self._principal(address)
         if block_height is not None:
+            if not 0 <= block_height <= MAX_BLOCK_HEIGHT:
+                raise InvalidPeriodError(
+                    f"block heights are 0 to {MAX_BLOCK_HEIGHT:,}, got {quoted(block_height)}"
+                )
             moment = (await self.chain.get_block(block_height)).time
         else:
-            moment = parse_timestamp(at)  # type: ignore[arg-type]
+            moment = parse_chain_time(at)  # type: ignore[arg-type]
         if moment.timestamp() > self._wall():
             raise InvalidPeriodError(f"{moment.isoformat()} is in the future")
         current = await self.get_balance(address, token_id)

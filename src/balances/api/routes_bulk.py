@@ -89,10 +89,12 @@ def series_api(request: Request) -> BalanceSeriesAPI:
 
 
 def _errors(items: list[ItemError]) -> list[ItemErrorOut]:
-    return [
-        ItemErrorOut(address=item.address, token_id=item.token_id, **error_body(item.error))
-        for item in items
-    ]
+    out = []
+    for item in items:
+        shown = item.as_dict()  # the item as asked for, cut like any quoted input
+        body = error_body(item.error)
+        out.append(ItemErrorOut(address=shown["address"], token_id=shown["token_id"], **body))
+    return out
 
 
 @router.post("/balances/bulk/current", tags=["bulk"], summary="Current balances, many addresses")

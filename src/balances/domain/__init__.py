@@ -14,6 +14,7 @@ from balances.domain.time import (
     BalancePoint,
     Granularity,
     Period,
+    parse_chain_time,
     parse_timestamp,
 )
 from balances.domain.tokens import (
@@ -43,6 +44,7 @@ __all__ = [
     "Source",
     "TokenId",
     "parse_amount",
+    "parse_chain_time",
     "parse_timestamp",
     "to_display_units",
     "validate_contract_name",

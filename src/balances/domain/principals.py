@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from balances.chain.c32 import c32_address, c32_address_decode
-from balances.errors import C32Error, InvalidAddressError
+from balances.errors import C32Error, InvalidAddressError, quoted
 
 Network = Literal["mainnet", "testnet"]
 
@@ -31,7 +31,7 @@ def validate_contract_name(name: str) -> str:
     """Return ``name`` if it is a valid Clarity contract name, else raise."""
     if not CONTRACT_NAME_RE.fullmatch(name):
         raise InvalidAddressError(
-            f"invalid contract name {name!r}: contract names are {_CONTRACT_NAME_RULE}"
+            f"invalid contract name {quoted(name)}: contract names are {_CONTRACT_NAME_RULE}"
         )
     return name
 
@@ -90,7 +90,7 @@ class Principal:
         address, dot, name = stripped.partition(".")
         if dot and not name:
             raise InvalidAddressError(
-                f"{text!r} ends with '.': contract principals look like ADDR.name"
+                f"{quoted(text)} ends with '.': contract principals look like ADDR.name"
             )
         version, hash160 = _decode_address(address)
         return cls(version, hash160, name if dot else None)
@@ -124,15 +124,15 @@ class Principal:
 def _decode_address(address: str) -> tuple[int, bytes]:
     if not ADDRESS_MIN_LENGTH <= len(address) <= ADDRESS_MAX_LENGTH:
         raise InvalidAddressError(
-            f"{address!r} has {len(address)} characters; Stacks addresses have 28 to 41"
+            f"{quoted(address)} has {len(address):,} characters; Stacks addresses have 28 to 41"
         )
     try:
         version, payload = c32_address_decode(address)
     except C32Error as error:
-        raise InvalidAddressError(f"invalid Stacks address {address!r}: {error}") from error
+        raise InvalidAddressError(f"invalid Stacks address {quoted(address)}: {error}") from error
     if len(payload) != HASH160_LENGTH:
         raise InvalidAddressError(
-            f"invalid Stacks address {address!r}: it encodes {len(payload)} bytes, not 20"
+            f"invalid Stacks address {quoted(address)}: it encodes {len(payload)} bytes, not 20"
         )
     return version, payload
 

@@ -7,11 +7,12 @@ Monday; months on the 1st.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from balances.domain.tokens import parse_amount
-from balances.errors import InvalidGranularityError, InvalidPeriodError
+from balances.errors import InvalidGranularityError, InvalidPeriodError, quoted
 
 #: ``auto`` picks the finest granularity that draws at most this many buckets.
 AUTO_MAX_POINTS = 400
@@ -25,16 +26,37 @@ def parse_timestamp(value: datetime | int | float | str) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, bool):
-        raise InvalidPeriodError(f"not a time: {value!r}")
+        raise InvalidPeriodError(f"not a time: {quoted(value)}")
     elif isinstance(value, int | float):
         moment = _from_unix(value)
     elif isinstance(value, str):
         moment = _from_text(value.strip())
     else:
-        raise InvalidPeriodError(f"not a time: {value!r}; use ISO 8601 or unix seconds")
+        raise InvalidPeriodError(f"not a time: {quoted(value)}; use ISO 8601 or unix seconds")
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+#: The first Stacks 2.0 mainnet block: no balance, price or block is older.
+CHAIN_GENESIS = datetime(2021, 1, 14, 17, 28, 24, tzinfo=UTC)
+#: Later than any answer can be about (and date arithmetic stays in range).
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+_UNIX_TEXT = re.compile(r"-?[0-9]+")
+
+
+def parse_chain_time(value: datetime | int | float | str) -> datetime:
+    """:func:`parse_timestamp`, bounded to the chain's lifetime: an input we judge at
+    the edge (400 with a message), never an overflow deeper down."""
+    moment = parse_timestamp(value)
+    if moment < CHAIN_GENESIS:
+        raise InvalidPeriodError(
+            f"{moment.isoformat()} is before the Stacks chain began "
+            f"({CHAIN_GENESIS.isoformat()}): no balance is that old"
+        )
+    if moment >= LATEST_TIME:
+        raise InvalidPeriodError(f"{moment.isoformat()} is beyond {LATEST_TIME.year}")
+    return moment
 
 
 def _from_unix(seconds: float) -> datetime:
@@ -45,13 +67,17 @@ def _from_unix(seconds: float) -> datetime:
 
 
 def _from_text(text: str) -> datetime:
-    if text.lstrip("-").isdigit():
+    if _UNIX_TEXT.fullmatch(text):  # ASCII digits only: "²" or "١" is not a time
         return _from_unix(int(text))
+    if not text.isascii():
+        raise InvalidPeriodError(
+            f"cannot read time {quoted(text)}: use ASCII digits (ISO 8601 or unix seconds)"
+        )
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
         raise InvalidPeriodError(
-            f"cannot read time {text!r}; use ISO 8601 (2024-05-01T12:00:00Z) or unix seconds"
+            f"cannot read time {quoted(text)}; use ISO 8601 (2024-05-01T12:00:00Z) or unix seconds"
         ) from error
 
 
@@ -72,7 +98,7 @@ class Granularity(enum.Enum):
         found = _GRANULARITY_ALIASES.get(text.strip().lower()) if isinstance(text, str) else None
         if found is None:
             raise InvalidGranularityError(
-                f"unknown granularity {text!r}; accepted: 5m, hour, day, week, month, auto"
+                f"unknown granularity {quoted(text)}; accepted: 5m, hour, day, week, month, auto"
             )
         return found
 
@@ -189,7 +215,7 @@ class Period:
         name = _PERIOD_ALIASES.get(name, name)
         if name not in _PERIOD_LENGTHS:
             raise InvalidPeriodError(
-                f"unknown period {text!r}; accepted: 1h, 24h (or 1d), 7d, 30d, 90d, 1y, all, "
+                f"unknown period {quoted(text)}; accepted: 1h, 24h (or 1d), 7d, 30d, 90d, 1y, all, "
                 "or an explicit from/to range"
             )
         return cls(name)
@@ -198,8 +224,8 @@ class Period:
     def between(
         cls, start: datetime | int | float | str, end: datetime | int | float | str
     ) -> Period:
-        """An explicit range; ``start`` must be before ``end``."""
-        start_at, end_at = parse_timestamp(start), parse_timestamp(end)
+        """An explicit range within the chain's lifetime; ``start`` before ``end``."""
+        start_at, end_at = parse_chain_time(start), parse_chain_time(end)
         if start_at >= end_at:
             raise InvalidPeriodError(
                 f"from ({start_at.isoformat()}) must be before to ({end_at.isoformat()})"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from balances.domain.principals import Principal
-from balances.errors import InvalidAddressError, InvalidAmountError, InvalidTokenIdError
+from balances.errors import InvalidAddressError, InvalidAmountError, InvalidTokenIdError, quoted
 
 #: Amounts are Clarity ``uint`` values in base units.
 MAX_AMOUNT = 2**128 - 1
@@ -46,7 +46,7 @@ class TokenId:
             raise InvalidTokenIdError(f"{self.contract} is not a contract; tokens are {_ACCEPTED}")
         if self.asset_name is not None and not ASSET_NAME_RE.fullmatch(self.asset_name):
             raise InvalidTokenIdError(
-                f"invalid asset name {self.asset_name!r}: a letter, then up to 127 "
+                f"invalid asset name {quoted(self.asset_name)}: a letter, then up to 127 "
                 "letters, digits or -_!?+<>=/*"
             )
 
@@ -66,13 +66,15 @@ class TokenId:
             return STX
         contract_id, separator, asset = stripped.partition("::")
         if separator and not asset:
-            raise InvalidTokenIdError(f"{text!r} has an empty asset name; tokens are {_ACCEPTED}")
+            raise InvalidTokenIdError(
+                f"{quoted(text)} has an empty asset name; tokens are {_ACCEPTED}"
+            )
         if "." not in contract_id:
-            raise InvalidTokenIdError(f"{text!r} is not a token id; tokens are {_ACCEPTED}")
+            raise InvalidTokenIdError(f"{quoted(text)} is not a token id; tokens are {_ACCEPTED}")
         try:
             contract = Principal.parse(contract_id)
         except InvalidAddressError as error:
-            raise InvalidTokenIdError(f"invalid token id {text!r}: {error}") from error
+            raise InvalidTokenIdError(f"invalid token id {quoted(text)}: {error}") from error
         return cls(contract, asset if separator else None)
 
     @property
@@ -102,12 +104,12 @@ def parse_amount(value: int | str) -> int:
     """An amount in base units: an ``int`` or a decimal string, ``0 <= x < 2**128``."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidAmountError(
-            f"amounts are integers in base units (int or decimal string), got {value!r}"
+            f"amounts are integers in base units (int or decimal string), got {quoted(value)}"
         )
     if isinstance(value, str):
         if not value.isascii() or not value.isdigit():
             raise InvalidAmountError(
-                f"amount {value!r} is not a decimal string of digits (base units, no sign, "
+                f"amount {quoted(value)} is not a decimal string of digits (base units, no sign, "
                 "no decimal point)"
             )
         value = int(value)
