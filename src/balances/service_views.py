@@ -18,7 +18,9 @@ from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
     InvalidAddressError,
+    InvalidTokenIdError,
     ValidationError,
+    quoted,
 )
 from balances.ingest.pending import PendingAmounts
 from balances.stores.current import AddressBalances, Stamp, TokenKindName, TokenState
@@ -173,7 +175,25 @@ class ViewBuilder:
                 raise kind
             else:
                 found[str(token)] = kind
+        for token in tokens:
+            wrong = self._wrong_asset(token)
+            if wrong is not None:
+                errors[str(token)] = wrong
+                found.pop(str(token), None)
         return Need(tuple(tokens), found, age, errors, infos)
+
+    def _wrong_asset(self, token: TokenId) -> InvalidTokenIdError | None:
+        """An asset name that is not the one the contract defines (refused, not read
+        as the contract's real asset)."""
+        if token.asset_name is None:
+            return None
+        info = self._catalog.peek(token)
+        if info is None or info.kind != "native" or info.asset_name in (None, token.asset_name):
+            return None
+        return InvalidTokenIdError(
+            f"{token.contract_id} defines the asset {info.asset_name!r}, "
+            f"not {quoted(token.asset_name)}: use {token.contract_id}::{info.asset_name}"
+        )
 
     def covers(self, balances: AddressBalances, need: Need) -> bool:
         """Every needed amount is known (fresh or not)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest_client import HOLDER
+from conftest_client import HOLDER, NATIVE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -57,3 +57,14 @@ async def test_an_error_quotes_at_most_about_100_characters_of_the_input(
         "/balances/bulk/current", json={"addresses": ["SP" + "Q" * 100_000], "tokenIds": ["stx"]}
     )
     assert len(bulk.content) < 2_000, bulk.text[:300]
+
+
+async def test_a_wrong_asset_name_is_refused_naming_the_real_one(api: httpx.AsyncClient) -> None:
+    for _ in range(2):  # the contract unknown first, then known
+        answer = await api.get(f"/balances/{HOLDER}/{NATIVE}::nope")
+        assert answer.status_code == 400, answer.text
+        body = answer.json()
+        assert body["error"] == "invalid_token_id"
+        assert f"use {NATIVE}::charisma" in body["message"]
+    right = await api.get(f"/balances/{HOLDER}/{NATIVE}::charisma")
+    assert right.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from balances.chain.clarity_values import ContractPrincipal
 from balances.domain import Principal
 from balances.errors import BalancesError, InvalidAddressError
 
@@ -89,7 +90,7 @@ def test_shortest_and_longest_addresses_parse() -> None:
         (f"{ALICE}.", "contract principals look like ADDR.name"),
         (f"{ALICE}.9lives", "invalid contract name"),
         (f"{ALICE}.has space", "invalid contract name"),
-        (f"{ALICE}.{'a' * 41}", "invalid contract name"),
+        (f"{ALICE}.{'a' * 129}", "invalid contract name"),
         (f"{ALICE}.a.b", "invalid contract name"),
     ],
 )
@@ -116,3 +117,11 @@ def test_principals_are_immutable() -> None:
     principal = Principal.parse(ALICE)
     with pytest.raises(AttributeError):
         principal.version = 26  # type: ignore[misc]
+
+
+def test_contract_names_of_up_to_128_characters_are_accepted_as_the_node_does() -> None:
+    legacy = "a" * 128
+    principal = Principal.parse(f"{ALICE}.{legacy}")
+    assert principal.contract_name == legacy
+    assert str(ContractPrincipal.from_contract_id(f" {ALICE}.{legacy} ")) == str(principal)
+    assert str(Principal.parse(f" {ALICE}.{legacy} ")) == str(principal)  # same space rule

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import get_args
 
 from balances.chain.c32 import c32_address, c32_address_decode
-from balances.errors import C32Error, ClarityValueError
+from balances.errors import C32Error, ClarityValueError, quoted
 
 MAX_VALUE_SIZE = 1024 * 1024
 MAX_TYPE_DEPTH = 32
@@ -255,8 +255,8 @@ class ContractPrincipal:
     def from_contract_id(cls, text: str) -> ContractPrincipal:
         """Parse ``ADDRESS.contract-name``."""
         if not isinstance(text, str) or "." not in text:
-            raise ClarityValueError(f"a contract id is ADDRESS.contract-name, got {text!r}")
-        address, name = text.split(".", 1)
+            raise ClarityValueError(f"a contract id is ADDRESS.contract-name, got {quoted(text)}")
+        address, name = text.strip().split(".", 1)  # surrounding space, as Principal.parse
         version, hash160 = _decode_address(address)
         return cls(version, hash160, check_contract_name(name))
 

@@ -30,7 +30,7 @@ Amount = Annotated[int, PlainValidator(_amount)]
 
 # The API's own pattern for asset identifiers (ADDR.contract::asset).
 _ASSET_IDENTIFIER = re.compile(
-    r"[0-9A-Z]{28,41}\.[a-zA-Z][a-zA-Z0-9_-]{0,39}::[a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{0,127}"
+    r"[0-9A-Z]{28,41}\.[a-zA-Z][a-zA-Z0-9_-]{0,127}::[a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{0,127}"
 )
 
 

@@ -23,8 +23,10 @@ ADDRESS_VERSIONS: dict[int, tuple[Network, str]] = {
 HASH160_LENGTH = 20
 # A 20-byte hash160 encodes to 28..41 characters (leading zero bytes become '0's).
 ADDRESS_MIN_LENGTH, ADDRESS_MAX_LENGTH = 28, 41
-CONTRACT_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,39}")
-_CONTRACT_NAME_RULE = "a letter, then up to 39 letters, digits, '-' or '_'"
+#: Up to 128 characters, as the node accepts (new contracts have at most 40; older
+#: ones up to 128, and they can hold tokens too).
+CONTRACT_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,127}")
+_CONTRACT_NAME_RULE = "a letter, then up to 127 letters, digits, '-' or '_'"
 
 
 def validate_contract_name(name: str) -> str:

@@ -20,9 +20,9 @@ T = TypeVar("T")
 
 _C32 = "[0123456789ABCDEFGHJKMNPQRSTVWXYZ]"
 ADDRESS_RE = re.compile(f"{_C32}{{28,41}}")
-CONTRACT_RE = re.compile(f"{_C32}{{28,41}}\\.[a-zA-Z][a-zA-Z0-9_-]{{0,39}}")
+CONTRACT_RE = re.compile(f"{_C32}{{28,41}}\\.[a-zA-Z][a-zA-Z0-9_-]{{0,127}}")
 ASSET_RE = re.compile(
-    f"{_C32}{{28,41}}\\.[a-zA-Z][a-zA-Z0-9_-]{{0,39}}::[a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{{0,127}}"
+    f"{_C32}{{28,41}}\\.[a-zA-Z][a-zA-Z0-9_-]{{0,127}}::[a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{{0,127}}"
 )
 TX_ID_RE = re.compile(r"(0x)?[a-fA-F0-9]{64}")
 
