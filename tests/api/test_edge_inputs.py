@@ -68,3 +68,11 @@ async def test_a_wrong_asset_name_is_refused_naming_the_real_one(api: httpx.Asyn
         assert f"use {NATIVE}::charisma" in body["message"]
     right = await api.get(f"/balances/{HOLDER}/{NATIVE}::charisma")
     assert right.status_code == 200
+
+
+async def test_options_says_which_methods_a_route_allows(api: httpx.AsyncClient) -> None:
+    one = await api.options(f"/balances/{HOLDER}/stx")
+    bulk = await api.options("/balances/bulk/current")
+    assert (one.status_code, one.headers["allow"]) == (405, "GET")
+    assert (bulk.status_code, bulk.headers["allow"]) == (405, "POST")
+    assert one.json()["error"] == "method_not_allowed"
