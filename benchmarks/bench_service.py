@@ -112,7 +112,11 @@ async def _warm_service(addresses: Sequence[str], token_ids: Sequence[str]) -> B
     # the whole listing, so the cache then covers every token.
     for address in addresses:
         await svc.get_balances(address, token_ids[:1])
-    answers = await svc.get_balances(addresses[0], token_ids)  # and every token's metadata
+    await svc.get_balances(addresses[0], token_ids)  # every token's metadata is wanted
+    await svc.metadata_settled()  # and read in the background: answers are then complete
+    answers = await svc.get_balances(addresses[0], token_ids)
+    if any(b.metadata != "known" for b in answers):
+        raise RuntimeError("the token metadata is not known after it settled")
     if svc.cache.stats().entries != len(addresses) or answers[0].source != "cache":
         raise RuntimeError(f"the cache is not warm: {svc.cache.stats()}")
     return svc
@@ -121,7 +125,7 @@ async def _warm_service(addresses: Sequence[str], token_ids: Sequence[str]) -> B
 def _plain_answers(
     amounts: dict[str, dict[str, int]],
     stamps: dict[str, tuple[float, int | None]],
-    tokens: dict[str, tuple[int, str | None]],
+    tokens: dict[str, tuple[int | None, str | None]],
     token_ids: Sequence[str],
     stale_after: float,
 ) -> list[Balance]:

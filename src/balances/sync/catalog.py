@@ -63,6 +63,8 @@ class TokenCatalog:
         self._inflight: dict[str, asyncio.Task[TokenInfo]] = {}
         self._learned: dict[str, TokenInfo] = {}  # not yet written to the registry
         self.directory = directory
+        #: token -> (registry entry, directory entry, their join), for the hot path
+        self._joined: dict[str, tuple[TokenInfo, KnownMetadata, TokenInfo]] = {}
         self.fetcher = MetadataFetcher(
             chain, directory, retry_after=retry_after, clock=clock, wall_clock=wall_clock
         )
@@ -84,7 +86,15 @@ class TokenCatalog:
         found = _merged(self.registry.peek(key), self._learned.get(key))
         if found is None:
             return None
-        return _with_metadata(found, self.directory.peek(token.contract_id))
+        meta = self.directory.peek(token.contract_id)
+        if meta is None:
+            return found
+        joined = self._joined.get(key)
+        if joined is not None and joined[0] is found and joined[1] is meta:
+            return joined[2]  # the same entries as last time: no new object per read
+        merged = _with_metadata(found, meta)
+        self._joined[key] = (found, meta, merged)
+        return merged
 
     def display_ready(self, info: TokenInfo | None, token: TokenId) -> bool:
         """``info`` is enough to show a balance (or metadata failed recently)."""
