@@ -35,7 +35,7 @@ def discover(filters: list[str]) -> list[str]:
 def run_module(name: str, quick: bool) -> list[Result]:
     module = importlib.import_module(f"benchmarks.{name}")
     outcome = module.run(quick)
-    if inspect.isawaitable(outcome):
+    if inspect.iscoroutine(outcome):  # ``async def run``
         outcome = asyncio.run(outcome)
     return list(outcome)
 

@@ -33,9 +33,9 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline in (None, 0):
+        if self.baseline is None or self.baseline == 0:
             return None
-        return self.figure / self.baseline  # type: ignore[operator]
+        return self.figure / self.baseline
 
     @property
     def met(self) -> bool | None:
