@@ -26,6 +26,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   ├── RateLimitedError                429; carries ``retry_after`` seconds
     │   ├── ChainUnavailableError           5xx, timeouts, connection failures
     │   ├── EndpointGoneError               404/410 on a route this API no longer serves
+    │   ├── ChainRejectedError              another 4xx: the request (our caller's input) was bad
     │   ├── ContractNotFoundError           the contract does not exist (also NotFoundError)
     │   ├── ContractCallError               call-read answered okay:false; carries ``cause``
     │   └── MalformedResponseError          an answer that does not have the documented shape
@@ -155,6 +156,11 @@ class ChainUnavailableError(ChainError):
 
 class EndpointGoneError(ChainError):
     """The route answered 404 or 410: this API no longer serves it."""
+
+
+class ChainRejectedError(ChainError):
+    """The API refused the request as bad (a 4xx other than 404, 410 and 429): what
+    we asked for, from the caller's input, is not something the chain answers."""
 
 
 class ContractNotFoundError(ChainError, NotFoundError):

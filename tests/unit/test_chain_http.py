@@ -20,6 +20,7 @@ from test_chain_support import (
 from balances.chain.client import HEADROOM
 from balances.errors import (
     ChainError,
+    ChainRejectedError,
     ChainUnavailableError,
     InvalidAddressError,
     MalformedResponseError,
@@ -147,11 +148,12 @@ async def test_a_timeout_then_success() -> None:
     assert await make_client(api).get_stx_balance(HOLDER) == 8
 
 
-async def test_other_4xx_is_a_chain_error_with_the_api_message() -> None:
+async def test_other_4xx_is_a_rejected_request_with_the_api_message() -> None:
     api = ScriptedApi()
     api.on("GET", STX_V3, json_answer({"error": "Bad Request", "message": "nope"}, 400))
-    with pytest.raises(ChainError, match=r"400.*Bad Request: nope"):
+    with pytest.raises(ChainRejectedError, match=r"400.*Bad Request: nope") as raised:
         await make_client(api).get_stx_balance(HOLDER)
+    assert isinstance(raised.value, ChainError)  # still a chain failure to the service
     assert len(api.calls) == 1  # a client error is not retried
 
 

@@ -35,6 +35,7 @@ from balances.chain.retry import RetryPolicy, parse_retry_after
 from balances.errors import (
     BalancesError,
     ChainError,
+    ChainRejectedError,
     ChainUnavailableError,
     EndpointGoneError,
     MalformedResponseError,
@@ -238,7 +239,7 @@ def _client_error(
         return errors[status](f"{route} answered {status}: {message}", message)
     if status in (404, 410):
         return EndpointGoneError(f"{route} answered {status}: {message}")
-    return ChainError(f"{route} rejected the request ({status}): {message}")
+    return ChainRejectedError(f"{route} rejected the request ({status}): {message}")
 
 
 def _error_message(response: httpx.Response) -> str:
