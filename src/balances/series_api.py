@@ -155,7 +155,7 @@ class BalanceSeriesAPI:
         period = _field(request, "period") or "30d"
         granularity = _field(request, "granularity") or "auto"
         start, end = _field(request, "start", "from"), _field(request, "end", "to")
-        Period.parse(period), Granularity.parse(granularity)  # bad: the request, not each item
+        Period.requested(period, start, end), Granularity.parse(granularity)  # the request's
         series: dict[str, dict[str, Any]] = {}
         errors: list[ItemError] = []
 

@@ -337,7 +337,7 @@ class BalanceService:
     ) -> BalanceHistory:
         """The chart of one token: UTC buckets of ``granularity`` over ``period`` (or the
         explicit ``start``..``end``), each with the amount in force at its end."""
-        principal, chosen = self._principal(address), _period(period, start, end)
+        principal, chosen = self._principal(address), Period.requested(period, start, end)
         bucket = Granularity.parse(granularity)
         current = await self.get_balance(address, token_id)
         window = await self.history.window(principal, chosen, bucket)
@@ -354,7 +354,7 @@ class BalanceService:
     ) -> dict[str, BalanceHistory | BalancesError]:
         """:meth:`get_balance_history` for several tokens of one address, from one read
         of its balances and one of its series; a bad token gets its own error."""
-        principal, chosen = self._principal(address), _period(period, start, end)
+        principal, chosen = self._principal(address), Period.requested(period, start, end)
         bucket = Granularity.parse(granularity)
         items = await self.get_balances_batch([(address, token) for token in token_ids])
         window = await self.history.window(principal, chosen, bucket)
@@ -374,7 +374,7 @@ class BalanceService:
         end: datetime | int | float | str | None = None,
     ) -> PortfolioHistory:
         """Every token's amount per bucket, and its USD value where a price is known."""
-        principal, chosen = self._principal(address), _period(period, start, end)
+        principal, chosen = self._principal(address), Period.requested(period, start, end)
         bucket = Granularity.parse(granularity)
         current = await self.get_balances(address)
         window = await self.history.window(principal, chosen, bucket)
@@ -646,16 +646,3 @@ class BalanceService:
         ttl = ERROR_TTL if view.failures else None
         self.cache.put(str(principal), view, ttl=ttl)
         return view
-
-
-def _period(
-    name: str | None,
-    start: datetime | int | float | str | None,
-    end: datetime | int | float | str | None,
-) -> Period:
-    """A named period, or the explicit range when ``start``/``end`` are given (both)."""
-    if start is None and end is None:
-        return Period.parse(name)
-    if start is None or end is None:
-        raise InvalidPeriodError("an explicit range needs both from and to")
-    return Period.between(start, end)

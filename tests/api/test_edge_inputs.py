@@ -7,6 +7,10 @@ import httpx
 import pytest
 from conftest_client import HOLDER, NATIVE
 
+from balances.domain.principals import PRINCIPAL_PATTERN
+from balances.domain.time import PERIOD_PATTERN, TIME_PATTERN
+from balances.domain.tokens import TOKEN_ID_PATTERN
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -76,3 +80,69 @@ async def test_options_says_which_methods_a_route_allows(api: httpx.AsyncClient)
     assert (one.status_code, one.headers["allow"]) == (405, "GET")
     assert (bulk.status_code, bulk.headers["allow"]) == (405, "POST")
     assert one.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", f"/tracked/{HOLDER}", "DELETE, PUT"),  # two routes, one path
+        ("OPTIONS", f"/balances/{HOLDER}/refresh", "POST"),
+        ("GET", f"/balances/{HOLDER}/refresh", "POST"),  # not the token "refresh"
+        ("GET", f"/balances/{HOLDER}/backfill", "POST"),
+        ("GET", "/balances/bulk/current", "POST"),  # not the address "bulk"
+        ("GET", "/balances/bulk/portfolio", "POST"),
+    ],
+)
+async def test_a_literal_route_owns_its_path_for_every_method(
+    api: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    answer = await api.request(method, path)
+    assert (answer.status_code, answer.headers.get("allow")) == (405, allowed), answer.text
+
+
+async def test_a_token_named_like_a_route_is_still_a_token_at_its_own_path(
+    api: httpx.AsyncClient,
+) -> None:
+    """Only the literal paths yield: any other token id still reaches the catch-all."""
+    answer = await api.get(f"/balances/{HOLDER}/refreshed")
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_token_id")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"addresses": [""], "tokenIds": ["stx"]},
+        {"addresses": [HOLDER], "include_zero": 0},
+        {"addresses": [HOLDER], "include_zero": "true"},
+        {"addresses": ["S" * 401]},
+    ],
+    ids=["empty item", "zero for false", "text for true", "item too long"],
+)
+async def test_a_bulk_body_the_schema_refuses_is_422(
+    api: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    answer = await api.post("/balances/bulk/current", json=body)
+    assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request"), answer.text
+
+
+async def test_a_bad_range_in_a_bulk_series_is_the_requests_error_even_if_no_address_is_good(
+    api: httpx.AsyncClient,
+) -> None:
+    body = {"addresses": ["x"], "tokenIds": ["stx"], "from": "2024-01-01", "to": ""}
+    answer = await api.post("/balances/bulk/series", json=body)
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_period"), answer.text
+
+
+async def test_the_schema_states_the_patterns_the_parsers_apply(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/openapi.json")).json()
+    parameters = {
+        p["name"]: p["schema"]
+        for p in schema["paths"]["/balances/{address}/history/{tokenId}"]["get"]["parameters"]
+    }
+    assert parameters["address"]["pattern"] == PRINCIPAL_PATTERN
+    assert parameters["address"]["format"] == "stacks-principal"
+    assert parameters["tokenId"]["pattern"] == TOKEN_ID_PATTERN
+    assert parameters["period"]["pattern"] == PERIOD_PATTERN
+    assert parameters["from"]["pattern"] == TIME_PATTERN
+    at = schema["paths"]["/balances/{address}/at/{tokenId}"]["get"]["parameters"]
+    assert {p["name"]: p["schema"] for p in at}["height"]["maximum"] == 2**32 - 1

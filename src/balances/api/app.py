@@ -17,6 +17,7 @@ from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
 from balances.api.metrics import install_metrics
+from balances.api.routing import yield_to_literal_routes
 from balances.api.schemas import CacheOut, HealthOut
 from balances.api.tracking import AnonymousBudget, read_tracking_policy
 from balances.config import BalanceServiceConfig
@@ -141,13 +142,20 @@ def create_app(
         delivery_paths=routes_ingest.DELIVERY_PATHS,
     )
     install_metrics(app, svc)
-    app.include_router(health_router)
-    app.include_router(routes_ingest.router)
-    app.include_router(routes_bulk.router)  # before /balances/{address}/... routes
-    app.include_router(routes_history.router)  # before the catch-all /balances/{a}/{token}
-    app.include_router(routes_balances.router)
-    app.include_router(dashboard.router)  # GET /: the web dashboard (HTML)
+    routers = [
+        health_router,
+        routes_ingest.router,
+        routes_bulk.router,  # before /balances/{address}/... routes
+        routes_history.router,  # before the catch-all /balances/{a}/{token}
+        routes_balances.router,
+        dashboard.router,  # GET /: the web dashboard (HTML)
+    ]
+    for router in routers:
+        app.include_router(router)
     app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name=dashboard.STATIC_NAME)
+    # The routes in the order they match: a 405 names the methods of its path.
+    app.state.api_routes = [route for router in routers for route in router.routes]
+    yield_to_literal_routes(app.state.api_routes)
     return app
 
 

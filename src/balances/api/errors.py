@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from balances.errors import (
     BalanceNotFoundError,
@@ -128,11 +129,32 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     code = codes.get(error.status_code, "http_error")
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(
         {"error": code, "message": str(error.detail)},
         status_code=error.status_code,
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of the path the request is for: the first route that matches it
+    decides the path template (as it does in routing), and every route of that
+    template adds its methods (Starlette names only the first route's, though
+    ``PUT`` and ``DELETE /tracked/{address}`` are two routes)."""
+    template: str | None = None
+    methods: set[str] = set()
+    for route in request.app.state.api_routes:
+        match, _ = route.matches(request.scope)
+        path = getattr(route, "path", None)
+        if match is Match.NONE or path is None:
+            continue
+        template = path if template is None else template
+        if path == template:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _problem(item: dict[str, Any]) -> str:

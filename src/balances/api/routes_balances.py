@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Query
 
 from balances.api.deps import ApiKey, Service
 from balances.api.errors import ERROR_TABLE
+from balances.api.params import ADDRESS, TOKEN
+from balances.api.routing import LiteralFirstRoute
 from balances.api.schemas import (
     BalanceOut,
     BalancesOut,
@@ -18,9 +20,6 @@ from balances.api.schemas import (
     TrackIn,
 )
 
-ADDRESS = Path(description="a Stacks address (SP...) or contract principal (SP....name)")
-TOKEN_HELP = "stx, a contract id SP....name, or an asset identifier SP....name::asset"
-TOKEN = Path(alias="tokenId", description=TOKEN_HELP)
 # Every status an error can have: the table's, the API key guard's (401, 403) and a
 # body that does not validate (422).
 _STATUSES = sorted(
@@ -28,7 +27,7 @@ _STATUSES = sorted(
 )
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in _STATUSES}
 
-router = APIRouter(tags=["balances"], responses=ERRORS)
+router = APIRouter(tags=["balances"], responses=ERRORS, route_class=LiteralFirstRoute)
 
 
 @router.get("/balances/{address}", summary="Every balance of an address")
@@ -41,13 +40,7 @@ async def all_balances(
     return BalancesOut(address=address, balances=[BalanceOut.of(b) for b in balances])
 
 
-@router.get("/balances/{address}/{tokenId:path}", summary="One token balance (the spec's route)")
-async def one_balance(
-    address: Annotated[str, ADDRESS], token_id: Annotated[str, TOKEN], svc: Service
-) -> BalanceOut:
-    return BalanceOut.of(await svc.get_balance(address, token_id))
-
-
+# Before the catch-all below: a path both match is this route's (its 405 names POST).
 @router.post(
     "/balances/{address}/refresh",
     summary="Read an address from the chain now",
@@ -59,6 +52,13 @@ async def refresh(address: Annotated[str, ADDRESS], svc: Service) -> RefreshOut:
     return RefreshOut(
         address=address, balances=[BalanceOut.of(b) for b in balances], refreshed=read
     )
+
+
+@router.get("/balances/{address}/{tokenId:path}", summary="One token balance (the spec's route)")
+async def one_balance(
+    address: Annotated[str, ADDRESS], token_id: Annotated[str, TOKEN], svc: Service
+) -> BalanceOut:
+    return BalanceOut.of(await svc.get_balance(address, token_id))
 
 
 @router.get("/tokens/{tokenId:path}", summary="What a token is", tags=["tokens"])

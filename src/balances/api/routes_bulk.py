@@ -11,15 +11,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from balances.api.deps import ApiKey, Service
 from balances.api.errors import error_body
+from balances.api.params import TIME_FORMAT
 from balances.api.routes_balances import ERRORS
 from balances.api.schemas import BalanceOut
 from balances.api.schemas_history import HistoryOut
+from balances.domain.time import GRANULARITY_PATTERN, PERIOD_PATTERN, TIME_PATTERN
 from balances.series_api import BalanceSeriesAPI, ItemError
 
 MAX_LIST = 1000
+#: Longer than any principal or token id with some space around it; a shorter item
+#: that is no address or token is answered with its own error, not a 422.
+MAX_ITEM_CHARS = 400
+Item = Annotated[str, Field(min_length=1, max_length=MAX_ITEM_CHARS)]
 router = APIRouter(responses=ERRORS)
 
 
@@ -32,11 +39,13 @@ class _In(BaseModel):
 
 
 class CurrentIn(_In):
-    addresses: list[str] = Field(min_length=1, max_length=MAX_LIST)
-    token_ids: list[str] | None = Field(
+    addresses: list[Item] = Field(min_length=1, max_length=MAX_LIST)
+    token_ids: list[Item] | None = Field(
         None, max_length=MAX_LIST, validation_alias=_aliases("token_ids", "tokenIds")
     )
-    include_zero: bool = Field(False, validation_alias=_aliases("include_zero", "includeZero"))
+    include_zero: bool = Field(
+        False, strict=True, validation_alias=_aliases("include_zero", "includeZero")
+    )
     min_balance: str | None = Field(
         None,
         pattern=r"^[0-9]{1,39}$",
@@ -45,20 +54,28 @@ class CurrentIn(_In):
     )
 
 
+# Stated in the schema and judged by the service, as the query parameters (params.py).
+_PERIOD: JsonDict = {"pattern": PERIOD_PATTERN}
+_GRANULARITY: JsonDict = {"pattern": GRANULARITY_PATTERN}
+_TIME: JsonDict = {"pattern": TIME_PATTERN, "format": TIME_FORMAT}
+
+
 class SeriesIn(_In):
-    addresses: list[str] = Field(min_length=1, max_length=MAX_LIST)
-    token_ids: list[str] = Field(
+    addresses: list[Item] = Field(min_length=1, max_length=MAX_LIST)
+    token_ids: list[Item] = Field(
         min_length=1, max_length=MAX_LIST, validation_alias=_aliases("token_ids", "tokenIds")
     )
-    period: str = "30d"
-    granularity: str = "auto"
-    start: str | None = Field(None, validation_alias=_aliases("from", "start"))
-    end: str | None = Field(None, validation_alias=_aliases("to", "end"))
+    period: str = Field("30d", json_schema_extra=_PERIOD)
+    granularity: str = Field("auto", json_schema_extra=_GRANULARITY)
+    start: str | None = Field(
+        None, validation_alias=_aliases("from", "start"), json_schema_extra=_TIME
+    )
+    end: str | None = Field(None, validation_alias=_aliases("to", "end"), json_schema_extra=_TIME)
 
 
 class PortfolioIn(_In):
-    addresses: list[str] = Field(min_length=1, max_length=MAX_LIST)
-    period: str = "30d"
+    addresses: list[Item] = Field(min_length=1, max_length=MAX_LIST)
+    period: str = Field("30d", json_schema_extra=_PERIOD)
 
 
 class ItemErrorOut(BaseModel):

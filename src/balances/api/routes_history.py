@@ -6,18 +6,26 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from balances.api.deps import ApiKey, Service
-from balances.api.routes_balances import ADDRESS, ERRORS, TOKEN
+from balances.api.params import (
+    ADDRESS,
+    AT,
+    FROM,
+    GRANULARITY,
+    HEIGHT,
+    ONLY_TOKEN,
+    PERIOD,
+    SINCE,
+    TO,
+    TOKEN,
+)
+from balances.api.routes_balances import ERRORS
+from balances.api.routing import LiteralFirstRoute
 from balances.api.schemas_history import BackfillOut, BalanceAtOut, HistoryOut, PortfolioOut
 
-router = APIRouter(tags=["history"], responses=ERRORS)
-
-PERIOD = Query(description="1h, 24h (1d), 7d, 30d, 90d, 1y or all; ignored with from/to")
-GRANULARITY = Query(description="5m, hour, day, week, month or auto")
-FROM = Query(alias="from", description="explicit range start: ISO 8601 or unix seconds")
-TO = Query(alias="to", description="explicit range end: ISO 8601 or unix seconds")
+router = APIRouter(tags=["history"], responses=ERRORS, route_class=LiteralFirstRoute)
 
 
 @router.get("/balances/{address}/history/{tokenId:path}", summary="A token's balance chart")
@@ -52,8 +60,8 @@ async def balance_at(
     address: Annotated[str, ADDRESS],
     token_id: Annotated[str, TOKEN],
     svc: Service,
-    at: Annotated[str | None, Query(description="a time: ISO 8601 or unix seconds")] = None,
-    height: Annotated[int | None, Query(ge=0, description="a block height")] = None,
+    at: Annotated[str | None, AT] = None,
+    height: Annotated[int | None, HEIGHT] = None,
 ) -> BalanceAtOut:
     return BalanceAtOut.of(await svc.get_balance_at(address, token_id, at, block_height=height))
 
@@ -66,8 +74,8 @@ async def balance_at(
 async def backfill(
     address: Annotated[str, ADDRESS],
     svc: Service,
-    token: Annotated[str | None, Query(description="only this token")] = None,
-    since: Annotated[str | None, Query(description="not before: ISO 8601 or unix")] = None,
+    token: Annotated[str | None, ONLY_TOKEN] = None,
+    since: Annotated[str | None, SINCE] = None,
 ) -> BackfillOut:
     """Walks the address's transactions (resumable; a finished backfill is a no-op)."""
     report = await svc.backfill(address, token, since)

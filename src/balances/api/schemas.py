@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from balances.api.params import TOKEN_ID_FORMAT
 from balances.domain import Balance
+from balances.domain.tokens import TOKEN_ID_PATTERN
 from balances.stores.tokens import TokenInfo
 from balances.stores.tracked import TrackedAddress
 
@@ -93,9 +95,11 @@ class TrackedOut(_Out):
 
 class TrackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tokens: list[str] = Field(
-        default_factory=list, max_length=1000, description="map-based tokens to read for it"
-    )
+    tokens: list[
+        Annotated[
+            str, Field(json_schema_extra={"pattern": TOKEN_ID_PATTERN, "format": TOKEN_ID_FORMAT})
+        ]
+    ] = Field(default_factory=list, max_length=1000, description="map-based tokens to read for it")
 
 
 class CacheOut(_Out):

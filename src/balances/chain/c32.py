@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
-from balances.errors import C32Error
+from balances.errors import C32Error, quoted
 
 C32_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DIGIT = {char: value for value, char in enumerate(C32_ALPHABET)}
@@ -25,7 +25,12 @@ _CHECKSUM_LENGTH = 4
 
 
 def c32_normalize(text: str) -> str:
-    """Upper-case ``text`` and map the look-alikes ``O``->``0`` and ``I``/``L``->``1``."""
+    """Upper-case ``text`` and map the look-alikes ``O``->``0`` and ``I``/``L``->``1``.
+
+    ASCII only: ``str.upper`` would turn some other letters into ASCII ones
+    (dotless ``ı`` -> ``I``, ``ſ`` -> ``S``)."""
+    if not text.isascii():
+        raise C32Error(f"c32 text is ASCII; {quoted(text)} is not")
     return text.upper().translate(_LENIENT)
 
 

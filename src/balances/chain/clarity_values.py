@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import get_args
 
 from balances.chain.c32 import c32_address, c32_address_decode
+from balances.domain.text import trimmed
 from balances.errors import C32Error, ClarityValueError, quoted
 
 MAX_VALUE_SIZE = 1024 * 1024
@@ -256,7 +257,7 @@ class ContractPrincipal:
         """Parse ``ADDRESS.contract-name``."""
         if not isinstance(text, str) or "." not in text:
             raise ClarityValueError(f"a contract id is ADDRESS.contract-name, got {quoted(text)}")
-        address, name = text.strip().split(".", 1)  # surrounding space, as Principal.parse
+        address, name = trimmed(text).split(".", 1)  # as Principal.parse
         version, hash160 = _decode_address(address)
         return cls(version, hash160, check_contract_name(name))
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from balances.chain.c32 import c32_address, c32_address_decode
+from balances.domain.text import trimmed, whole
 from balances.errors import C32Error, InvalidAddressError, quoted
 
 Network = Literal["mainnet", "testnet"]
@@ -28,6 +29,16 @@ ADDRESS_MIN_LENGTH, ADDRESS_MAX_LENGTH = 28, 41
 CONTRACT_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,127}")
 _CONTRACT_NAME_RULE = "a letter, then up to 127 letters, digits, '-' or '_'"
 
+# The text Principal.parse can accept, as regular expressions (they are the OpenAPI
+# schema's patterns; the parser checks more: the version and the checksum). An
+# upper-case S, a version character (M, N, P or T, in any case), then 26 to 39 c32
+# characters in any case, with the look-alikes O, I and L.
+_ADDRESS_SYNTAX = "S[MNPTmnpt][0-9A-TV-Za-tv-z]{26,39}"
+CONTRACT_ID_SYNTAX = f"{_ADDRESS_SYNTAX}\\.{CONTRACT_NAME_RE.pattern}"
+ADDRESS_PATTERN = whole(_ADDRESS_SYNTAX)
+CONTRACT_ID_PATTERN = whole(CONTRACT_ID_SYNTAX)
+PRINCIPAL_PATTERN = whole(f"{CONTRACT_ID_SYNTAX}|{_ADDRESS_SYNTAX}")
+
 
 def validate_contract_name(name: str) -> str:
     """Return ``name`` if it is a valid Clarity contract name, else raise."""
@@ -45,7 +56,7 @@ class Principal:
     Parse user text with :meth:`parse`; ``str()`` is the canonical form and the
     storage key. Parsing is as lenient as the reference ``c32check`` library: lower
     case after the leading ``S``, ``O`` for ``0`` and ``I``/``L`` for ``1`` are
-    accepted and normalised; surrounding whitespace is ignored. Only the four
+    accepted and normalised; surrounding ASCII whitespace is ignored. Only the four
     Stacks address versions are accepted.
     """
 
@@ -86,7 +97,7 @@ class Principal:
     def _parse(cls, text: str) -> Principal:
         if not isinstance(text, str):
             raise InvalidAddressError(f"an address must be text, got {type(text).__name__}")
-        stripped = text.strip()
+        stripped = trimmed(text)
         if not stripped:
             raise InvalidAddressError("empty address; expected a Stacks address like SP2J6Z...")
         address, dot, name = stripped.partition(".")

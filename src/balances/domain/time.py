@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from balances.domain.text import any_case, folded, trimmed, whole
 from balances.domain.tokens import parse_amount
 from balances.errors import InvalidGranularityError, InvalidPeriodError, quoted
 
@@ -30,7 +31,7 @@ def parse_timestamp(value: datetime | int | float | str) -> datetime:
     elif isinstance(value, int | float):
         moment = _from_unix(value)
     elif isinstance(value, str):
-        moment = _from_text(value.strip())
+        moment = _from_text(trimmed(value))
     else:
         raise InvalidPeriodError(f"not a time: {quoted(value)}; use ISO 8601 or unix seconds")
     if moment.tzinfo is None:
@@ -42,7 +43,18 @@ def parse_timestamp(value: datetime | int | float | str) -> datetime:
 CHAIN_GENESIS = datetime(2021, 1, 14, 17, 28, 24, tzinfo=UTC)
 #: Later than any answer can be about (and date arithmetic stays in range).
 LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
-_UNIX_TEXT = re.compile(r"-?[0-9]+")
+_UNIX_SYNTAX = "-?[0-9]+"
+# ISO 8601 as datetime.fromisoformat reads it, less its rarer forms (week dates,
+# the basic format): a date, then optionally a time and a UTC offset.
+_ISO_SYNTAX = (
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    "(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)?"
+    "(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_UNIX_TEXT = re.compile(_UNIX_SYNTAX)
+_ISO_TEXT = re.compile(_ISO_SYNTAX)
+#: The text a time is read from: unix seconds or ISO 8601 (the OpenAPI pattern).
+TIME_PATTERN = whole(f"{_UNIX_SYNTAX}|{_ISO_SYNTAX}")
 
 
 def parse_chain_time(value: datetime | int | float | str) -> datetime:
@@ -73,12 +85,15 @@ def _from_text(text: str) -> datetime:
         raise InvalidPeriodError(
             f"cannot read time {quoted(text)}: use ASCII digits (ISO 8601 or unix seconds)"
         )
+    unreadable = InvalidPeriodError(
+        f"cannot read time {quoted(text)}; use ISO 8601 (2024-05-01T12:00:00Z) or unix seconds"
+    )
+    if not _ISO_TEXT.fullmatch(text):
+        raise unreadable
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
-        raise InvalidPeriodError(
-            f"cannot read time {quoted(text)}; use ISO 8601 (2024-05-01T12:00:00Z) or unix seconds"
-        ) from error
+        raise unreadable from error
 
 
 class Granularity(enum.Enum):
@@ -95,7 +110,7 @@ class Granularity(enum.Enum):
     def parse(cls, text: str | Granularity) -> Granularity:
         if isinstance(text, Granularity):
             return text
-        found = _GRANULARITY_ALIASES.get(text.strip().lower()) if isinstance(text, str) else None
+        found = _GRANULARITY_ALIASES.get(folded(text)) if isinstance(text, str) else None
         if found is None:
             raise InvalidGranularityError(
                 f"unknown granularity {quoted(text)}; accepted: 5m, hour, day, week, month, auto"
@@ -185,6 +200,9 @@ _PERIOD_LENGTHS: dict[str, timedelta | None] = {
 }
 _PERIOD_ALIASES = {"1d": "24h"}
 DEFAULT_PERIOD = "30d"
+#: The names Granularity.parse and Period.parse accept (the OpenAPI patterns).
+GRANULARITY_PATTERN = whole(any_case(_GRANULARITY_ALIASES))
+PERIOD_PATTERN = whole(any_case([*_PERIOD_LENGTHS, *_PERIOD_ALIASES]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +229,7 @@ class Period:
             return text
         if text is None:
             return cls(DEFAULT_PERIOD)
-        name = text.strip().lower() if isinstance(text, str) else ""
+        name = folded(text) if isinstance(text, str) else ""
         name = _PERIOD_ALIASES.get(name, name)
         if name not in _PERIOD_LENGTHS:
             raise InvalidPeriodError(
@@ -219,6 +237,20 @@ class Period:
                 "or an explicit from/to range"
             )
         return cls(name)
+
+    @classmethod
+    def requested(
+        cls,
+        name: str | Period | None,
+        start: datetime | int | float | str | None,
+        end: datetime | int | float | str | None,
+    ) -> Period:
+        """A named period, or the explicit range when ``start``/``end`` are given (both)."""
+        if start is None and end is None:
+            return cls.parse(name)
+        if start is None or end is None:
+            raise InvalidPeriodError("an explicit range needs both from and to")
+        return cls.between(start, end)
 
     @classmethod
     def between(

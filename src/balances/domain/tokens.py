@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from balances.domain.principals import Principal
+from balances.domain.principals import CONTRACT_ID_SYNTAX, Principal
+from balances.domain.text import any_case, folded, trimmed, whole
 from balances.errors import InvalidAddressError, InvalidAmountError, InvalidTokenIdError, quoted
 
 #: Amounts are Clarity ``uint`` values in base units.
@@ -15,6 +16,8 @@ MAX_AMOUNT = 2**128 - 1
 STX_ID = "stx"
 ASSET_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{0,127}")
 _ACCEPTED = "'stx', a contract id ADDR.name, or an asset identifier ADDR.name::asset"
+#: The text TokenId.parse can accept (the OpenAPI schema's pattern for token ids).
+TOKEN_ID_PATTERN = whole(f"{any_case([STX_ID])}|{CONTRACT_ID_SYNTAX}(?:::{ASSET_NAME_RE.pattern})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +64,12 @@ class TokenId:
     def _parse(cls, text: str) -> TokenId:
         if not isinstance(text, str):
             raise InvalidTokenIdError(f"a token id must be text, got {type(text).__name__}")
-        stripped = text.strip()
-        if stripped.lower() == STX_ID:
+        if folded(text) == STX_ID:
             return STX
+        stripped = trimmed(text)
         contract_id, separator, asset = stripped.partition("::")
+        if trimmed(contract_id) != contract_id:
+            raise InvalidTokenIdError(f"{quoted(text)} has a space before '::'")
         if separator and not asset:
             raise InvalidTokenIdError(
                 f"{quoted(text)} has an empty asset name; tokens are {_ACCEPTED}"
