@@ -46,6 +46,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (9, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
     (10, ("bootstrap",)),
     (10, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
+    (10, ("doctor",)),  # verifies every blob kind, repairs through the service
     (11, ("api",)),
     (11, ("testing",)),
     (12, ("cli", "__main__")),

@@ -192,7 +192,14 @@ class PriceSourceError(BalancesError):
 
 
 class BlobStoreError(BalancesError):
-    """A blob store operation failed."""
+    """A blob store operation failed; ``key`` names the blob when one is to blame."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        #: Set once a storage health record has counted this error (it passes
+        #: through several layers that each may report it).
+        self.reported = False
 
 
 class BlobNotFoundError(BlobStoreError, NotFoundError):
@@ -212,7 +219,15 @@ class BlobBackendError(BlobStoreError):
 
 
 class CorruptBlobError(BlobStoreError):
-    """A stored blob that does not decode; it is reported, never silently replaced."""
+    """A stored blob that does not decode; it is reported, never silently replaced.
+
+    ``raw`` holds the stored bytes when the backend itself could not frame them (a
+    local file with a damaged header), so that repair can still quarantine them.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, raw: bytes | None = None) -> None:
+        super().__init__(message, key=key)
+        self.raw = raw
 
 
 class WriteConflictError(BlobStoreError):

@@ -30,8 +30,12 @@ from balances.blobs import (
     VERCEL_BLOB,
     BlobStore,
     MeteredBlobStore,
+    Problem,
+    StorageHealth,
+    WatchedBlobStore,
     open_configured_store,
 )
+from balances.blobs.health import reportable
 from balances.chain.history import HistoryReader as HistoryChain
 from balances.chain.networks import create_client
 from balances.chain.protocol import ChainReader
@@ -50,6 +54,7 @@ from balances.domain import (
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
+    BlobStoreError,
     ConfigError,
     InvalidPeriodError,
     ValidationError,
@@ -133,7 +138,11 @@ class BalanceService:
         self.store_label = (
             self.config.store_url.partition("://")[0] if blobs is None else type(blobs).__name__
         )
-        self.blobs = MeteredBlobStore(blobs if blobs is not None else self._own_store())
+        #: Blobs that failed to read lately (``/health``, ``/metrics``).
+        self.storage_health = StorageHealth()
+        #: The store itself, beneath the health watch and the meter.
+        self.backend = blobs if blobs is not None else self._own_store()
+        self.blobs = MeteredBlobStore(WatchedBlobStore(self.backend, self.storage_health))
         self.chain = chain if chain is not None else create_client(self.config, self._client())
         self._wall = self.wall_clock = wall_clock
         self.layout: BalanceLayout = open_layout(self.config, self.blobs, clock, wall_clock)
@@ -542,6 +551,21 @@ class BalanceService:
 
     async def tracked_addresses(self) -> list[TrackedAddress]:
         return await self.tracked.entries()
+
+    async def storage_problems(self) -> list[Problem]:
+        """Blobs that failed to read lately, after probing the index blobs every
+        answer needs (the tracked set; the sharded layout's manifest)."""
+        for probe in (self.tracked.entries, self.layout.probe):
+            try:
+                await probe()
+            except BlobStoreError as error:
+                self.storage_failed(error)
+        return self.storage_health.problems()
+
+    def storage_failed(self, error: BlobStoreError) -> bool:
+        """Record a storage failure met above the store (a blob that did not decode);
+        True when it is news (then logged once, at warning level)."""
+        return reportable(error) and self.storage_health.report(error)
 
     async def sync_token_metadata(self) -> SeedReport:
         """Seed the metadata of every token the Token Metadata API lists (bulk pages)."""

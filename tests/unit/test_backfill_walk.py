@@ -237,7 +237,8 @@ async def test_a_second_writer_of_the_checkpoint_is_a_conflict() -> None:
 
     async def intrude(start: int) -> None:
         if start == 2:  # another backfill of the holder wrote its own checkpoint
-            other = encode_document(CHECKPOINT_KIND, CHECKPOINT_FORMAT, {"address": HOLDER})
+            theirs = state_to_json(start_state(HOLDER, anchor({"stx": 1}), None, [], None))
+            other = encode_document(CHECKPOINT_KIND, CHECKPOINT_FORMAT, theirs)
             await blobs.put(key, other)
 
     history = ScriptedHistory([tx(n, stx=1) for n in range(6, 0, -1)], on_page=intrude)

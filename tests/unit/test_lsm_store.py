@@ -43,7 +43,7 @@ from balances.stores.encoding import encode_document
 from balances.stores.history import Resolution, SeriesSlice
 from balances.stores.journal import decode_segment
 from balances.stores.lsm import LsmSettings, ShardedStore, shard_of
-from balances.stores.lsm_manifest import _decode as decode_manifest
+from balances.stores.lsm_manifest import decode_manifest
 from balances.stores.series_blobs import decode_current, decode_daily, decode_month
 from balances.testing import fake_address
 

@@ -7,9 +7,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
 from balances.api import dashboard, routes_balances, routes_bulk, routes_history, routes_ingest
 from balances.api.bodylimit import BodyLimit
@@ -18,9 +20,10 @@ from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
 from balances.api.metrics import install_metrics
 from balances.api.routing import yield_to_literal_routes
-from balances.api.schemas import CacheOut, HealthOut
+from balances.api.schemas import CacheOut, HealthOut, StorageOut, StorageProblemOut
 from balances.api.tracking import AnonymousBudget, read_tracking_policy
 from balances.config import BalanceServiceConfig
+from balances.errors import BlobStoreError
 from balances.scheduler import BalanceScheduler, scheduler_config
 from balances.series_api import BalanceSeriesAPI
 from balances.service import BalanceService
@@ -34,17 +37,34 @@ Write and admin routes need the `x-api-key` header."""
 health_router = APIRouter(tags=["service"])
 
 
-@health_router.get("/health", summary="Is the service up, and how is it configured")
-async def health(svc: Service, request: Request) -> HealthOut:
+@health_router.get(
+    "/health",
+    response_model=HealthOut,
+    summary="Is the service up and its store readable (the readiness check)",
+    responses={503: {"model": HealthOut, "description": "degraded: reads of the store fail"}},
+)
+async def health(svc: Service, request: Request) -> JSONResponse:
+    """200 ``ok``, or 503 ``degraded`` while reads of the store fail (naming each
+    failing blob and its error): point a load balancer's readiness check here, and
+    a liveness check at ``/health/live``."""
+    problems = await svc.storage_problems()
+    try:
+        tracked: int | None = len(await svc.tracked_addresses())
+    except BlobStoreError:
+        tracked = None  # already among the problems: the probe read the same blob
     stats = svc.cache.stats()
-    tracked = await svc.tracked_addresses()
     running = getattr(request.app.state, "scheduler", None)
-    return HealthOut(
-        status="ok",
+    status: Literal["ok", "degraded"] = "degraded" if problems else "ok"
+    body = HealthOut(
+        status=status,
         version=version("balances"),
         network=svc.config.network,
         store=svc.store_label,
-        tracked_addresses=len(tracked),
+        storage=StorageOut(
+            status=status,
+            problems=[StorageProblemOut.model_validate(p.as_dict()) for p in problems],
+        ),
+        tracked_addresses=tracked,
         cache=CacheOut(
             hits=stats.hits,
             misses=stats.misses,
@@ -55,6 +75,14 @@ async def health(svc: Service, request: Request) -> HealthOut:
         scheduler=None if running is None else running.get_status(),
         ingestion=None if svc.ingestion is None else svc.ingestion.status().as_dict(),
     )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if problems else 200)
+
+
+@health_router.get("/health/live", summary="Is the process up (the liveness check)")
+async def live() -> dict[str, str]:
+    """Always 200 while the process serves: a damaged store is a readiness matter
+    (``/health``), not a reason to restart."""
+    return {"status": "alive"}
 
 
 def create_app(

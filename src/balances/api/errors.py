@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from balances.blobs.health import reportable
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
@@ -108,7 +109,12 @@ def error_response(error: BaseException) -> JSONResponse:
 
 
 async def _balances_error(request: Request, error: Exception) -> JSONResponse:
-    if describe(error)[0] >= 500:
+    if isinstance(error, BlobStoreError) and reportable(error):
+        # A damaged blob fails every read of it: one warning per blob (from the
+        # storage health record), not a traceback per request.
+        request.app.state.service.storage_failed(error)
+        log.debug("%s %s failed: %s", request.method, request.url.path, error)
+    elif describe(error)[0] >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, error, exc_info=error)
     return error_response(error)
 

@@ -35,8 +35,25 @@ class ServiceCollector(Collector):
         yield from self._cache()
         yield from self._chain()
         yield from self._blobs()
+        yield from self._storage()
         yield from self._scheduler_runs()
         yield from self._ingestion()
+
+    def _storage(self) -> Iterator[Any]:
+        health = self._service.storage_health
+        errors = CounterMetricFamily(
+            "balances_storage_errors",
+            "storage errors met, by kind (corrupt: a blob that does not decode)",
+            labels=["kind"],
+        )
+        for kind, count in health.counts().items():
+            errors.add_metric([kind], count)
+        yield errors
+        yield GaugeMetricFamily(
+            "balances_storage_damaged_blobs",
+            "blobs that failed to read in the last 10 minutes (/health lists them)",
+            value=len(health.problems()),
+        )
 
     def _ingestion(self) -> Iterator[Any]:
         ingestion = self._service.ingestion

@@ -110,12 +110,31 @@ class CacheOut(_Out):
     evictions: int
 
 
+class StorageProblemOut(_Out):
+    key: str | None = Field(description="the blob that failed (null: the store as a whole)")
+    kind: Literal["corrupt", "backend", "conflict", "other"]
+    error: str
+    first_seen: float = Field(description="unix seconds")
+    last_seen: float = Field(description="unix seconds")
+    count: int
+
+
+class StorageOut(_Out):
+    status: Literal["ok", "degraded"]
+    problems: list[StorageProblemOut] = Field(
+        description="blobs that failed to read in the last 10 minutes (and why)"
+    )
+
+
 class HealthOut(_Out):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded (HTTP 503) while reads of the store fail: see storage"
+    )
     version: str
     network: str
     store: str = Field(description="the store: its URL scheme (file, memory, s3, vercel, ...)")
-    tracked_addresses: int
+    storage: StorageOut
+    tracked_addresses: int | None = Field(description="null while the tracked set is unreadable")
     cache: CacheOut
     scheduler: dict[str, Any] | None = Field(
         None, description="the background tasks' last and next runs (null: not running)"

@@ -25,6 +25,7 @@ from balances.blobs.base import (
     WriteMode,
 )
 from balances.blobs.factory import DEFAULT_BLOB_URL, open_blob_store, open_configured_store
+from balances.blobs.health import Problem, StorageHealth, WatchedBlobStore
 from balances.blobs.keys import (
     MAX_KEY_BYTES,
     blob_key,
@@ -75,8 +76,11 @@ __all__ = [
     "MeteredBlobStore",
     "Overwrite",
     "PriceTable",
+    "Problem",
     "S3BlobStore",
+    "StorageHealth",
     "VercelBlobStore",
+    "WatchedBlobStore",
     "WriteMode",
     "blob_key",
     "blob_key_parts",

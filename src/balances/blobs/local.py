@@ -52,7 +52,8 @@ from balances.blobs.base import (
     page_of,
 )
 from balances.blobs.keys import validate_key, validate_prefix
-from balances.errors import BlobBackendError, BlobNotFoundError, BlobStoreError
+from balances.blobs.localfs import DAMAGED_ETAG
+from balances.errors import BlobBackendError, BlobNotFoundError, BlobStoreError, CorruptBlobError
 
 DEFAULT_ROOT = "./.balances"
 BLOB_SUFFIX = ".blob"
@@ -175,7 +176,7 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             raise BlobNotFoundError(f"no blob under {key!r}") from None
         except OSError as error:
-            raise BlobBackendError(f"cannot read blob {key!r}: {error}") from error
+            raise BlobBackendError(f"cannot read blob {key!r}: {error}", key=key) from error
         return _blob_of(key, raw)
 
     def _read_info(self, key: str, path: Path) -> BlobInfo:
@@ -191,7 +192,7 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise BlobBackendError(f"cannot read blob {key!r}: {error}") from error
+            raise BlobBackendError(f"cannot read blob {key!r}: {error}", key=key) from error
         return localfs.parse_header(key, line)[0]
 
     def _write(self, path: Path, info: BlobInfo, payload: bytes, mode: WriteMode) -> None:
@@ -202,17 +203,20 @@ class LocalBlobStore(BlobStore):
                 directory, path.name, localfs.header(info), payload, self._fsync
             )
         except OSError as error:
-            raise BlobBackendError(f"cannot write blob {info.key!r}: {error}") from error
+            raise BlobBackendError(
+                f"cannot write blob {info.key!r}: {error}", key=info.key
+            ) from error
         try:
             with self._locked(info.key):
                 if not isinstance(mode, Overwrite):
-                    current = self._current_info(info.key, path)
-                    check_condition(info.key, mode, current.etag if current else None)
+                    check_condition(info.key, mode, self._current_etag(info.key, path))
                 os.replace(temp, path)
                 if self._fsync:
                     localfs.fsync_directory(directory)
         except OSError as error:
-            raise BlobBackendError(f"cannot write blob {info.key!r}: {error}") from error
+            raise BlobBackendError(
+                f"cannot write blob {info.key!r}: {error}", key=info.key
+            ) from error
         finally:
             localfs.unlink_quietly(temp)  # already renamed unless something failed
 
@@ -224,7 +228,9 @@ class LocalBlobStore(BlobStore):
                 except FileNotFoundError:
                     continue
                 except OSError as error:
-                    raise BlobBackendError(f"cannot delete blob {key!r}: {error}") from error
+                    raise BlobBackendError(
+                        f"cannot delete blob {key!r}: {error}", key=key
+                    ) from error
                 if self._fsync:
                     localfs.fsync_directory(path.parent)
 
@@ -238,8 +244,27 @@ class LocalBlobStore(BlobStore):
             if key.startswith(prefix)
         )
         keys, next_cursor = page_of(found, prefix, cursor, limit)
-        items = [info for key in keys if (info := self._current_info(key, self.path_of(key)))]
+        items = [info for key in keys if (info := self._listed_info(key, self.path_of(key)))]
         return BlobPage(items, next_cursor)
+
+    def _current_etag(self, key: str, path: Path) -> str | None:
+        """The etag a condition compares with (a damaged header's placeholder, so
+        that repair can replace exactly the damaged file it read)."""
+        try:
+            current = self._current_info(key, path)
+        except CorruptBlobError:
+            return DAMAGED_ETAG
+        return None if current is None else current.etag
+
+    def _listed_info(self, key: str, path: Path) -> BlobInfo | None:
+        """The info a listing shows: a file whose header is damaged is still listed
+        (with a placeholder etag), so that one bad file cannot hide its neighbours
+        from readers, verification and repair."""
+        try:
+            return self._current_info(key, path)
+        except CorruptBlobError:
+            size = path.stat().st_size
+            return BlobInfo(key, DAMAGED_ETAG, size, "application/octet-stream", None)
 
     @contextmanager
     def _locked(self, key: str) -> Iterator[None]:
@@ -262,5 +287,7 @@ def _blob_of(key: str, raw: bytes) -> Blob:
     info, body_start = localfs.parse_header(key, raw)
     data = raw[body_start:]
     if len(data) != info.size:
-        raise BlobBackendError(f"blob {key!r} is damaged: {len(data)} of {info.size} bytes")
+        raise CorruptBlobError(
+            f"blob {key!r} is damaged: {len(data)} of {info.size} bytes", key=key, raw=raw
+        )
     return Blob(data, info)

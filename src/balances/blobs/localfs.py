@@ -14,13 +14,15 @@ from datetime import datetime
 from pathlib import Path
 
 from balances.blobs.base import BlobInfo
-from balances.errors import BlobBackendError
+from balances.errors import CorruptBlobError
 
 # preadv2(RWF_NOWAIT) reads only what is in the page cache and never waits for a disk.
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 MAGIC = b"balances-blob/1 "
 MAX_HEADER_BYTES = 8192
 TEMP_SUFFIX = ".tmp"
+#: The etag listed (and matched by conditions) for a file whose header is damaged.
+DAMAGED_ETAG = "damaged-header"
 
 
 def header(info: BlobInfo) -> bytes:
@@ -38,7 +40,7 @@ def parse_header(key: str, raw: bytes) -> tuple[BlobInfo, int]:
     """The info in a blob file's first line, and where the bytes start."""
     end = raw.find(b"\n", 0, MAX_HEADER_BYTES)
     if not raw.startswith(MAGIC) or end < 0:
-        raise BlobBackendError(f"blob {key!r} is not a balances blob file")
+        raise CorruptBlobError(f"blob {key!r} is not a balances blob file", key=key, raw=raw)
     try:
         fields = json.loads(raw[len(MAGIC) : end])
         at = fields["at"]
@@ -50,7 +52,9 @@ def parse_header(key: str, raw: bytes) -> tuple[BlobInfo, int]:
             uploaded_at=datetime.fromisoformat(at) if at else None,
         )
     except (ValueError, KeyError, TypeError) as error:
-        raise BlobBackendError(f"blob {key!r} has a damaged header: {error}") from error
+        raise CorruptBlobError(
+            f"blob {key!r} has a damaged header: {error}", key=key, raw=raw
+        ) from error
     return info, end + 1
 
 

@@ -278,4 +278,4 @@ def _translate(error: Exception, key: str, mode: WriteMode | None) -> BlobStoreE
         return PreconditionFailedError(f"blob {key!r} changed or is missing: {message}")
     if conditional and isinstance(error, obstore_errors.NotSupportedError | NotImplementedError):
         return UnsupportedConditionError(f"the object store cannot honour {mode!r}: {message}")
-    return BlobBackendError(f"object store failed on {key!r}: {message}")
+    return BlobBackendError(f"object store failed on {key!r}: {message}", key=key)

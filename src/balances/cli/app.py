@@ -16,6 +16,7 @@ from balances.cli import (
     ingest_cmds,
     scheduler_cmds,
     serve_cmds,
+    store_cmds,
     tokens_cmds,
 )
 from balances.config import BalanceServiceConfig
@@ -36,6 +37,7 @@ app.add_typer(bulk_cmds.cache_app, name="cache")
 app.add_typer(scheduler_cmds.scheduler_app, name="scheduler")
 app.add_typer(ingest_cmds.ingest_app, name="ingest")
 app.add_typer(tokens_cmds.tokens_app, name="tokens")
+app.add_typer(store_cmds.store_app, name="store")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)

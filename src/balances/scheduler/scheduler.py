@@ -31,7 +31,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from balances.errors import BalancesError
+from balances.blobs.health import reportable
+from balances.errors import BalancesError, BlobStoreError
 from balances.scheduler.config import (
     DEFAULT_SCHEDULER_CONFIG,
     TASK_NAMES,
@@ -240,7 +241,11 @@ class BalanceScheduler:
         except _LeaseLostError:
             raise
         except BalancesError as error:
-            log.warning("scheduled %s failed: %s", name, error)
+            if isinstance(error, BlobStoreError) and reportable(error):
+                self.service.storage_failed(error)  # warned once per damaged blob
+                log.debug("scheduled %s failed: %s", name, error)
+            else:
+                log.warning("scheduled %s failed: %s", name, error)
             return {}, f"{type(error).__name__}: {error}"
         except Exception as error:  # a task failure never kills the loop
             log.exception("scheduled %s failed unexpectedly", name)

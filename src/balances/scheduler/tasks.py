@@ -252,8 +252,7 @@ async def maintain(service: BalanceService) -> dict[str, Any]:
     report = await service.layout.maintain()
     # A process killed mid-write leaves its temp file (a local store's); nothing else
     # removes it. Only old ones go: a younger one may be a live writer's.
-    store = getattr(service.blobs, "inner", service.blobs)
-    sweep = getattr(store, "remove_stale_temp_files", None)
+    sweep = getattr(service.backend, "remove_stale_temp_files", None)
     return {
         "segments_folded": report.segments_folded,
         "blobs_written": report.blobs_written,

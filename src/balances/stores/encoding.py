@@ -33,19 +33,22 @@ def decode_document(data: bytes, kind: str, max_format: int, *, where: str) -> d
         document = orjson.loads(raw)
     except (zstandard.ZstdError, orjson.JSONDecodeError) as error:
         raise CorruptBlobError(
-            f"blob {where!r} is not a compressed JSON document: {error}"
+            f"blob {where!r} is not a compressed JSON document: {error}", key=where
         ) from error
     if not isinstance(document, dict) or document.get("kind") != kind:
         found = document.get("kind") if isinstance(document, dict) else type(document).__name__
-        raise CorruptBlobError(f"blob {where!r} holds {found!r}, expected a {kind!r} document")
+        raise CorruptBlobError(
+            f"blob {where!r} holds {found!r}, expected a {kind!r} document", key=where
+        )
     version = document.get("format")
     if not isinstance(version, int) or not 1 <= version <= max_format:
         raise CorruptBlobError(
-            f"blob {where!r} has format {version!r}; this version reads formats 1..{max_format}"
+            f"blob {where!r} has format {version!r}; this version reads formats 1..{max_format}",
+            key=where,
         )
     return document
 
 
 def corrupt(where: str, what: str) -> CorruptBlobError:
     """The error for a document whose fields do not have the expected shape."""
-    return CorruptBlobError(f"blob {where!r} is malformed: {what}")
+    return CorruptBlobError(f"blob {where!r} is malformed: {what}", key=where)

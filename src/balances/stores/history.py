@@ -59,6 +59,11 @@ class BalanceLayout(CurrentBalanceStore, Protocol):
         """Add past change points (backfill); the current amounts keep newer reads."""
         ...
 
+    async def probe(self) -> None:
+        """Read the layout's index blobs (cheaply: cached copies are re-checked at
+        most every recheck), raising what a damaged one raises."""
+        ...
+
     async def maintain(self, now: float | None = None) -> MaintenanceReport:
         """Compaction, rollups and retention, as the layout needs them."""
         ...

@@ -26,7 +26,12 @@ from datetime import UTC, datetime
 
 from balances.blobs import BlobStore, blob_key
 from balances.domain import BalancePoint, Principal
-from balances.errors import BalancesError, BlobNotFoundError
+from balances.errors import (
+    BalancesError,
+    BlobNotFoundError,
+    CorruptBlobError,
+    PreconditionFailedError,
+)
 from balances.stores.cache import TtlLruCache
 from balances.stores.current import (
     AddressBalances,
@@ -41,8 +46,10 @@ from balances.stores.current import (
 from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
 from balances.stores.journal import IngestMark, Journal, Record, Segment
 from balances.stores.lsm_compact import compact
+from balances.stores.lsm_heal import Healer
 from balances.stores.lsm_manifest import Manifest, ManifestDocument
 from balances.stores.lsm_read import read_slices
+from balances.stores.lsm_rebuild import Rebuilt, rebuild_manifest
 from balances.stores.retractions import Retraction, Voided, apply_retractions
 from balances.stores.series_blobs import (
     DailyRollup,
@@ -61,6 +68,8 @@ STAGED = "~staged"
 #: How long a written blob is kept for the next compaction: a week, well past the
 #: daily pass (a stale copy costs one failed If-Match write, never a lost update).
 WRITTEN_TTL_SECONDS = 7 * 86400.0
+#: Damaged blobs one write pass quarantines before it gives up.
+HEAL_ATTEMPTS = 8
 
 
 def shard_of(address: str, shards: int) -> int:
@@ -135,6 +144,7 @@ class ShardedStore:
         self._wall = wall_clock
         self.journal = Journal(blobs, self.settings.prefix, wall_clock=wall_clock)
         self.manifest = Manifest(blobs, self.key("manifest"), self.settings.shards, clock=clock)
+        self.healer = Healer(self)
         self._bases: dict[int, _Base] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._tail: dict[str, _Tail] = {}
@@ -190,9 +200,14 @@ class ShardedStore:
 
     # --- current balances (CurrentBalanceStore) -----------------------------
 
+    def wall_time(self) -> float:
+        return self._wall()
+
     async def load(self, address: Principal) -> AddressBalances | None:
         await self.poll()
         key = str(address)
+        if self.healer.is_lost(key):
+            return None  # its blob was quarantined: unknown until read again
         base = await self._base(self.shard(key))
         stored = base.doc.addresses.get(key)
         tail = self._tail.get(key)
@@ -217,11 +232,15 @@ class ShardedStore:
 
     async def apply_many(self, updates: Sequence[AddressUpdate]) -> list[Merged | BalancesError]:
         """Merge every update into what is known; store what changed as one segment."""
+        try:
+            await self.heal()
+        except BalancesError as error:
+            return [error for _ in updates]
         results: list[Merged | BalancesError] = []
         records: list[Record] = []
         for update in updates:
             try:
-                current = await self.load(Principal.parse(update.address))
+                current = await self._load_healing(Principal.parse(update.address))
             except BalancesError as error:
                 results.append(error)
                 continue
@@ -237,7 +256,20 @@ class ShardedStore:
                 self._remember(await self.journal.append(records))
             except BalancesError as error:
                 return [error if isinstance(r, Merged) and r.needs_write else r for r in results]
+        for update, result in zip(updates, results, strict=True):
+            if isinstance(result, Merged):
+                self.healer.stored(update)
         return results
+
+    async def _load_healing(self, address: Principal) -> AddressBalances | None:
+        """:meth:`load`, quarantining a damaged shard blob on the way (a write pass
+        repairs what it meets; the shard's addresses then read as unknown)."""
+        try:
+            return await self.load(address)
+        except CorruptBlobError as error:
+            if not await self.healer.quarantine(error):
+                raise
+        return await self.load(address)
 
     # --- history (BalanceLayout) -----------------------------------------------
 
@@ -283,9 +315,54 @@ class ShardedStore:
             self._remember(await self.journal.append([Record(str(address), tuple(changes))]))
 
     async def maintain(self, now: float | None = None) -> MaintenanceReport:
-        report = await compact(self, self._wall() if now is None else now)
+        await self.heal()
+        report = await self._compact_healing(self._wall() if now is None else now)
         self.invalidate()
+        report.notes.extend(f"quarantined {k} as {c}" for k, c in self.healer.quarantined.items())
         return report
+
+    async def probe(self) -> None:
+        await self.manifest.current()
+
+    async def _compact_healing(self, now: float) -> MaintenanceReport:
+        """Compaction, quarantining each damaged blob it meets (then it goes on)."""
+        for attempt in range(HEAL_ATTEMPTS):
+            try:
+                return await compact(self, now)
+            except CorruptBlobError as error:
+                if attempt == HEAL_ATTEMPTS - 1 or not await self.healer.quarantine(error):
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def heal(self) -> None:
+        """Repair what a write pass can before it writes: a damaged manifest is
+        rebuilt, a damaged journal segment quarantined (:mod:`.lsm_heal`)."""
+        await self.heal_manifest()
+        for _ in range(HEAL_ATTEMPTS):
+            try:
+                await self.poll()
+                return
+            except CorruptBlobError as error:
+                if not await self.healer.quarantine(error):
+                    raise
+        await self.poll()
+
+    async def heal_manifest(self) -> Rebuilt | None:
+        """Rebuild the manifest from the listing when it does not decode (every write
+        pass calls this first, so one damaged index blob does not stop the store);
+        the rebuild, or None when the manifest was sound or another writer rebuilt it."""
+        try:
+            await self.manifest.current()
+            return None
+        except CorruptBlobError:
+            pass
+        try:
+            rebuilt = await rebuild_manifest(self, self._wall())
+        except PreconditionFailedError:
+            self.manifest.invalidate()  # another replica (or a repair) rebuilt it first
+            return None
+        self.invalidate()
+        return rebuilt
 
     # --- the tail ---------------------------------------------------------------
 
@@ -360,6 +437,7 @@ class ShardedStore:
         batch = self._staged
         if not batch and mark is None:
             return None
+        await self.heal()
         self._staged = []
         try:
             await self.manifest.ensure()

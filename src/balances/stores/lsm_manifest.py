@@ -30,14 +30,14 @@ class ManifestDocument:
     ingest: IngestMark | None = None
 
 
-def _encode(doc: ManifestDocument) -> bytes:
+def encode_manifest(doc: ManifestDocument) -> bytes:
     body: dict[str, object] = {"shards": doc.shards, "folded_through": doc.folded_through}
     if doc.ingest is not None:
         body["ingest"] = mark_json(doc.ingest)
     return encode_document(KIND, FORMAT, body)
 
 
-def _decode(data: bytes, where: str) -> ManifestDocument:
+def decode_manifest(data: bytes, where: str) -> ManifestDocument:
     document = decode_document(data, KIND, FORMAT, where=where)
     shards, folded = document.get("shards"), document.get("folded_through")
     if not isinstance(shards, int) or (folded is not None and not isinstance(folded, str)):
@@ -63,11 +63,15 @@ class Manifest:
             blobs,
             key,
             empty=ManifestDocument,
-            encode=_encode,
-            decode=_decode,
+            encode=encode_manifest,
+            decode=decode_manifest,
             recheck_seconds=300.0,
             clock=clock,
         )
+
+    @property
+    def key(self) -> str:
+        return self._doc.key
 
     async def current(self) -> ManifestDocument:
         doc = await self._doc.current()

@@ -221,6 +221,9 @@ class SpecLayoutStore:
         times = [p.at for _, points in doc.series.values() for p in points]
         return min(times) if times else None
 
+    async def probe(self) -> None:
+        """Nothing to probe: this layout has no index blob (each address is its own)."""
+
     async def maintain(self, now: float | None = None) -> MaintenanceReport:
         """Write today's snapshot of every address (the spec's daily snapshots)."""
         moment = datetime.fromtimestamp(self._wall() if now is None else now, UTC)

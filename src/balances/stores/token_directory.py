@@ -37,7 +37,7 @@ class KnownMetadata:
 Directory = Mapping[str, KnownMetadata]
 
 
-def _encode(directory: Directory) -> bytes:
+def encode_directory(directory: Directory) -> bytes:
     rows = [
         [
             contract,
@@ -53,7 +53,7 @@ def _encode(directory: Directory) -> bytes:
     return encode_document(KIND, FORMAT, {"tokens": rows})
 
 
-def _decode(data: bytes, where: str) -> Directory:
+def decode_directory(data: bytes, where: str) -> Directory:
     document = decode_document(data, KIND, FORMAT, where=where)
     try:
         directory = {}
@@ -76,8 +76,8 @@ class TokenDirectory:
             blobs,
             key or blob_key("token-metadata"),
             empty=dict,
-            encode=_encode,
-            decode=_decode,
+            encode=encode_directory,
+            decode=decode_directory,
             recheck_seconds=3600.0,  # entries only grow; a miss re-reads anyway
         )
 

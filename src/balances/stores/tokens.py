@@ -78,7 +78,7 @@ STX_INFO = TokenInfo(STX_KEY, "stx", None, STX_DECIMALS, "STX", "Stacks", comple
 Registry = Mapping[str, TokenInfo]
 
 
-def _encode(registry: Registry) -> bytes:
+def encode_registry(registry: Registry) -> bytes:
     rows = []
     for info in registry.values():
         row = [info.token_id, info.kind, *(getattr(info, name) for name in _FIELDS)]
@@ -87,7 +87,7 @@ def _encode(registry: Registry) -> bytes:
     return encode_document(KIND, FORMAT, {"tokens": rows})
 
 
-def _decode(data: bytes, where: str) -> Registry:
+def decode_registry(data: bytes, where: str) -> Registry:
     document = decode_document(data, KIND, FORMAT, where=where)
     try:
         registry = {}
@@ -120,8 +120,8 @@ class TokenRegistry:
             blobs,
             key or blob_key("tokens"),
             empty=dict,
-            encode=_encode,
-            decode=_decode,
+            encode=encode_registry,
+            decode=decode_registry,
             recheck_seconds=3600.0,  # entries only grow; a miss re-reads anyway
         )
 

@@ -31,12 +31,12 @@ class TrackedAddress:
     since: float
 
 
-def _encode(entries: Entries) -> bytes:
+def encode_tracked(entries: Entries) -> bytes:
     rows = [[entry.address, list(entry.tokens), entry.since] for entry in entries.values()]
     return encode_document(KIND, FORMAT, {"addresses": rows})
 
 
-def _decode(data: bytes, where: str) -> Entries:
+def decode_tracked(data: bytes, where: str) -> Entries:
     document = decode_document(data, KIND, FORMAT, where=where)
     try:
         entries = {}
@@ -65,8 +65,8 @@ class TrackedSet:
             blobs,
             key or blob_key("tracked"),
             empty=dict,
-            encode=_encode,
-            decode=_decode,
+            encode=encode_tracked,
+            decode=decode_tracked,
             recheck_seconds=recheck_seconds,
         )
 

@@ -251,8 +251,8 @@ class Backfiller:
             self._blobs,
             checkpoint_key(holder),
             empty=dict,
-            encode=_encode,
-            decode=_decode,
+            encode=encode_checkpoint,
+            decode=decode_checkpoint,
             recheck_seconds=0.0,
         )
 
@@ -282,13 +282,16 @@ def _newer_than(txs: Sequence[PrincipalTx], since: float | None) -> tuple[list[P
     return list(txs), False
 
 
-def _encode(body: _Body) -> bytes:
+def encode_checkpoint(body: _Body) -> bytes:
     return encode_document(CHECKPOINT_KIND, CHECKPOINT_FORMAT, body)
 
 
-def _decode(data: bytes, key: str) -> _Body:
+def decode_checkpoint(data: bytes, key: str) -> _Body:
     document = decode_document(data, CHECKPOINT_KIND, CHECKPOINT_FORMAT, where=key)
-    return {name: value for name, value in document.items() if name not in ("kind", "format")}
+    body = {name: value for name, value in document.items() if name not in ("kind", "format")}
+    if body:
+        state_from_json(body, key)  # refuse a checkpoint of the wrong shape as it is read
+    return body
 
 
 def _report(

@@ -1,0 +1,98 @@
+"""What the sharded layout repairs by itself when a blob of it does not decode.
+
+A write pass (a sync batch, an ingestion flush, compaction) that meets a damaged
+blob moves it under ``quarantine/`` (:mod:`.quarantine`) instead of failing on it
+forever, and goes on:
+
+- a **journal segment**: its records are lost and nothing says whose they were,
+  so every address counts as *lost*;
+- a **shard's current blob**: the addresses of that shard are lost;
+- a **month blob or daily rollup**: history points are lost (current balances
+  are not); ``balances store repair`` cannot see them any more, so the warning
+  names the shard, whose addresses ``balances backfill --force`` restores.
+
+A lost address reads as unknown (``load`` answers None), never as what is left of
+it: the service then reads it from the chain, and the first complete read stored
+for it (a successful listing, no failed token) ends its loss. The scheduler's sync
+pass re-reads every tracked address. The record of what is lost is this process's;
+other replicas see the quarantined blob as missing until the re-read lands.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from balances.errors import CorruptBlobError
+from balances.stores.current import AddressUpdate
+from balances.stores.quarantine import quarantine
+
+if TYPE_CHECKING:
+    from balances.stores.lsm import ShardedStore
+
+log = logging.getLogger("balances.stores")
+
+
+class Healer:
+    """The addresses a quarantine took, until they are read again."""
+
+    def __init__(self, store: ShardedStore) -> None:
+        self._store = store
+        self.lost_shards: set[int] = set()
+        self.lost_everything = False
+        self._read_again: set[str] = set()
+        #: damaged key -> its copy under quarantine/
+        self.quarantined: dict[str, str] = {}
+
+    def is_lost(self, address: str) -> bool:
+        if address in self._read_again:
+            return False
+        return self.lost_everything or self._store.shard(address) in self.lost_shards
+
+    def stored(self, update: AddressUpdate) -> None:
+        """``update`` was stored: a complete read ends its address's loss."""
+        if update.listing_complete and not update.errors:
+            self._read_again.add(update.address)
+
+    async def quarantine(self, error: CorruptBlobError) -> bool:
+        """Quarantine the blob ``error`` is about if it is one of the layout's data
+        blobs; False (nothing done) for any other (the manifest heals on its own)."""
+        part = self._part_of(error.key)
+        if part is None:
+            return False
+        folder, shard = part
+        copy = await quarantine(self._store.blobs, str(error.key), self._store.wall_time())
+        if copy is not None:
+            self.quarantined[str(error.key)] = copy
+        if folder == "journal":
+            self.lost_everything = True
+        elif folder == "current":
+            self.lost_shards.add(shard)
+        self._store.invalidate()
+        log.warning(
+            "quarantined %s (%s) as %s: %s", error.key, error, copy, _consequence(folder, shard)
+        )
+        return True
+
+    def _part_of(self, key: str | None) -> tuple[str, int] | None:
+        """(folder, shard) of a data blob of the layout (shard -1 for a segment)."""
+        prefix = f"{self._store.settings.prefix}/"
+        if key is None or not key.startswith(prefix):
+            return None
+        folder = key[len(prefix) :].split("/", 1)[0]
+        if folder == "journal":
+            return folder, -1
+        if folder not in ("current", "month", "daily"):
+            return None
+        try:
+            return folder, int(key.rsplit("/", 1)[-1], 16)
+        except ValueError:
+            return None
+
+
+def _consequence(folder: str, shard: int) -> str:
+    if folder == "journal":
+        return "every address is read again from the chain"
+    if folder == "current":
+        return f"the addresses of shard {shard} are read again from the chain"
+    return f"history of shard {shard} is lost; `balances backfill --force` restores it"
