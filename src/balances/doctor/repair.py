@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from balances.blobs import blob_key_parts
 from balances.doctor.catalog import Layout
 from balances.doctor.verify import Finding, Progress, verify_store
 from balances.domain import Principal
@@ -40,6 +41,7 @@ from balances.stores.lsm import DEFAULT_PREFIX, ShardedStore, shard_of
 from balances.stores.lsm_rebuild import rebuild_manifest, shard_index
 from balances.stores.quarantine import quarantine
 from balances.stores.series_blobs import decode_current, decode_daily, decode_month
+from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
 
 log = logging.getLogger("balances.doctor")
 #: Blob kinds whose loss takes current balances with it, and history kinds.
@@ -150,6 +152,10 @@ async def _restore_tracked(service: BalanceService, layout: Layout) -> int:
                 addresses.update(decode((await service.blobs.get(key)).data, key))
             except (BlobNotFoundError, CorruptBlobError):
                 continue
+    async for key in service.blobs.iter_keys(f"{SPEC_PREFIX}/"):
+        parts = blob_key_parts(key)  # spec/{current,series,snapshots}/<address>[/...]
+        if len(parts) >= 3:
+            addresses.add(parts[2])
     return await service.tracked.track_many(Principal.parse(a) for a in sorted(addresses))
 
 

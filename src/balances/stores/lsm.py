@@ -30,7 +30,6 @@ from balances.errors import (
     BalancesError,
     BlobNotFoundError,
     CorruptBlobError,
-    PreconditionFailedError,
 )
 from balances.stores.cache import TtlLruCache
 from balances.stores.current import (
@@ -45,11 +44,9 @@ from balances.stores.current import (
 )
 from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
 from balances.stores.journal import IngestMark, Journal, Record, Segment
-from balances.stores.lsm_compact import compact
 from balances.stores.lsm_heal import Healer
 from balances.stores.lsm_manifest import Manifest, ManifestDocument
 from balances.stores.lsm_read import read_slices
-from balances.stores.lsm_rebuild import Rebuilt, rebuild_manifest
 from balances.stores.retractions import Retraction, Voided, apply_retractions
 from balances.stores.series_blobs import (
     DailyRollup,
@@ -68,8 +65,6 @@ STAGED = "~staged"
 #: How long a written blob is kept for the next compaction: a week, well past the
 #: daily pass (a stale copy costs one failed If-Match write, never a lost update).
 WRITTEN_TTL_SECONDS = 7 * 86400.0
-#: Damaged blobs one write pass quarantines before it gives up.
-HEAL_ATTEMPTS = 8
 
 
 def shard_of(address: str, shards: int) -> int:
@@ -316,7 +311,7 @@ class ShardedStore:
 
     async def maintain(self, now: float | None = None) -> MaintenanceReport:
         await self.heal()
-        report = await self._compact_healing(self._wall() if now is None else now)
+        report = await self.healer.compact(self._wall() if now is None else now)
         self.invalidate()
         report.notes.extend(f"quarantined {k} as {c}" for k, c in self.healer.quarantined.items())
         return report
@@ -324,45 +319,9 @@ class ShardedStore:
     async def probe(self) -> None:
         await self.manifest.current()
 
-    async def _compact_healing(self, now: float) -> MaintenanceReport:
-        """Compaction, quarantining each damaged blob it meets (then it goes on)."""
-        for attempt in range(HEAL_ATTEMPTS):
-            try:
-                return await compact(self, now)
-            except CorruptBlobError as error:
-                if attempt == HEAL_ATTEMPTS - 1 or not await self.healer.quarantine(error):
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
     async def heal(self) -> None:
-        """Repair what a write pass can before it writes: a damaged manifest is
-        rebuilt, a damaged journal segment quarantined (:mod:`.lsm_heal`)."""
-        await self.heal_manifest()
-        for _ in range(HEAL_ATTEMPTS):
-            try:
-                await self.poll()
-                return
-            except CorruptBlobError as error:
-                if not await self.healer.quarantine(error):
-                    raise
-        await self.poll()
-
-    async def heal_manifest(self) -> Rebuilt | None:
-        """Rebuild the manifest from the listing when it does not decode (every write
-        pass calls this first, so one damaged index blob does not stop the store);
-        the rebuild, or None when the manifest was sound or another writer rebuilt it."""
-        try:
-            await self.manifest.current()
-            return None
-        except CorruptBlobError:
-            pass
-        try:
-            rebuilt = await rebuild_manifest(self, self._wall())
-        except PreconditionFailedError:
-            self.manifest.invalidate()  # another replica (or a repair) rebuilt it first
-            return None
-        self.invalidate()
-        return rebuilt
+        """Repair what a write pass can before it writes (:meth:`Healer.before_write`)."""
+        await self.healer.before_write()
 
     # --- the tail ---------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """What the sharded layout repairs by itself when a blob of it does not decode.
 
-A write pass (a sync batch, an ingestion flush, compaction) that meets a damaged
-blob moves it under ``quarantine/`` (:mod:`.quarantine`) instead of failing on it
-forever, and goes on:
+A damaged manifest is rebuilt from the listing (:mod:`.lsm_rebuild`) before a
+write pass writes. A write pass (a sync batch, an ingestion flush, compaction)
+that meets a damaged data blob moves it under ``quarantine/`` (:mod:`.quarantine`)
+instead of failing on it forever, and goes on:
 
 - a **journal segment**: its records are lost and nothing says whose they were,
   so every address counts as *lost*;
@@ -23,8 +24,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from balances.errors import CorruptBlobError
+from balances.errors import CorruptBlobError, PreconditionFailedError
 from balances.stores.current import AddressUpdate
+from balances.stores.history import MaintenanceReport
+from balances.stores.lsm_compact import compact
+from balances.stores.lsm_rebuild import Rebuilt, rebuild_manifest
 from balances.stores.quarantine import quarantine
 
 if TYPE_CHECKING:
@@ -33,8 +37,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("balances.stores")
 
 
+#: Damaged blobs one write pass quarantines before it gives up.
+HEAL_ATTEMPTS = 8
+
+
 class Healer:
-    """The addresses a quarantine took, until they are read again."""
+    """What one store repairs by itself, and the addresses a quarantine took until
+    they are read again."""
 
     def __init__(self, store: ShardedStore) -> None:
         self._store = store
@@ -43,6 +52,47 @@ class Healer:
         self._read_again: set[str] = set()
         #: damaged key -> its copy under quarantine/
         self.quarantined: dict[str, str] = {}
+
+    async def before_write(self) -> None:
+        """Repair what a write pass can before it writes: a damaged manifest is
+        rebuilt, a damaged journal segment (met while polling) quarantined."""
+        await self.heal_manifest()
+        for _ in range(HEAL_ATTEMPTS):
+            try:
+                await self._store.poll()
+                return
+            except CorruptBlobError as error:
+                if not await self.quarantine(error):
+                    raise
+        await self._store.poll()
+
+    async def heal_manifest(self) -> Rebuilt | None:
+        """Rebuild the manifest from the listing when it does not decode, so one
+        damaged index blob does not stop the store; the rebuild, or None when the
+        manifest was sound or another writer rebuilt it first."""
+        store = self._store
+        try:
+            await store.manifest.current()
+            return None
+        except CorruptBlobError:
+            pass
+        try:
+            rebuilt = await rebuild_manifest(store, store.wall_time())
+        except PreconditionFailedError:
+            store.manifest.invalidate()  # another replica (or a repair) rebuilt it first
+            return None
+        store.invalidate()
+        return rebuilt
+
+    async def compact(self, now: float) -> MaintenanceReport:
+        """Compaction, quarantining each damaged blob it meets (then it goes on)."""
+        for attempt in range(HEAL_ATTEMPTS):
+            try:
+                return await compact(self._store, now)
+            except CorruptBlobError as error:
+                if attempt == HEAL_ATTEMPTS - 1 or not await self.quarantine(error):
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def is_lost(self, address: str) -> bool:
         if address in self._read_again:
