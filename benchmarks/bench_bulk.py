@@ -42,15 +42,15 @@ from balances.chain.retry import RetryPolicy
 from balances.chain.routes import LATEST_BLOCK
 from balances.config import BalanceServiceConfig
 from balances.domain import Principal
+from balances.domain.current import Change, Stamp
 from balances.scheduler import (
     DEFAULT_SCHEDULER_CONFIG,
     BalanceScheduler,
     SchedulerConfig,
     TaskConfig,
 )
-from balances.series_api import BalanceSeriesAPI
-from balances.service import BalanceService
-from balances.stores.current import Change, Stamp
+from balances.service.balances import BalanceService
+from balances.service.series import BalanceSeriesAPI
 from balances.testing import FakeChain, fake_address, serve_fake_chain
 from benchmarks.harness import Result
 from benchmarks.service_fixtures import TIP_HEIGHT, InProcessChain, token_contract

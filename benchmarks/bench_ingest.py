@@ -40,8 +40,8 @@ from balances.blobs import MemoryBlobStore
 from balances.chain.client import StacksClient
 from balances.config import BalanceServiceConfig
 from balances.domain import Principal
-from balances.service import BalanceService
-from balances.stores.current import AddressUpdate, Stamp
+from balances.domain.current import AddressUpdate, Stamp
+from balances.service.balances import BalanceService
 from balances.testing import BlockProducer, FakeChain, fake_address, serve_fake_chain
 from balances.testing.fake_chain.deliverers import ChainhookDeliverer, ObserverDeliverer
 from benchmarks.harness import Result

@@ -27,7 +27,7 @@ from balances.chain.client import StacksClient
 from balances.chain.token_metadata import FT_METADATA, FT_METADATA_LIST
 from balances.config import ANONYMOUS_RATE_LIMIT, BalanceServiceConfig
 from balances.domain import Balance
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 from balances.testing import FakeChain, fake_address, serve_fake_chain
 from benchmarks.harness import Result
 

@@ -29,8 +29,8 @@ import httpx
 
 from balances.blobs import MemoryBlobStore
 from balances.domain import Balance, Principal
-from balances.service import BalanceService
-from balances.stores.current import STX_KEY, AddressUpdate, Stamp, merge
+from balances.domain.current import STX_KEY, AddressUpdate, Stamp, merge
+from balances.service.balances import BalanceService
 from balances.sync.syncer import native_amounts
 from balances.testing import fake_address
 from benchmarks.harness import Result

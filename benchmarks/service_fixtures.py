@@ -188,7 +188,7 @@ async def _serve_service(holder: str, token: str) -> None:
     from balances.api import create_app
     from balances.blobs import MemoryBlobStore
     from balances.chain.client import StacksClient
-    from balances.service import BalanceService
+    from balances.service.balances import BalanceService
     from balances.testing import FakeChain, serve_fake_chain
 
     chain = FakeChain()

@@ -47,8 +47,8 @@ from balances.errors import (
     ValidationError,
 )
 from balances.scheduler import DEFAULT_SCHEDULER_CONFIG, BalanceScheduler, SchedulerConfig
-from balances.series_api import BalanceSeriesAPI
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
+from balances.service.series import BalanceSeriesAPI
 
 __version__ = "0.1.0"
 

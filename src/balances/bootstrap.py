@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from balances.blobs.factory import DEFAULT_BLOB_URL, open_blob_store
 from balances.config import BalanceServiceConfig, NetworkConfig
 from balances.errors import ConfigError
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 __all__ = ["DEFAULT_BLOB_URL", "build_service", "load_config", "open_blob_store"]
 

@@ -32,7 +32,7 @@ if str(INTEGRATION) not in sys.path:
 from service_helpers import MAP_TOKEN, Kit, SharedServer, config, open_kit, shared_server  # noqa: E402
 
 from balances.api import create_app  # noqa: E402
-from balances.service import BalanceService  # noqa: E402
+from balances.service.balances import BalanceService  # noqa: E402
 from balances.testing import FakeChain  # noqa: E402
 
 API_KEY = "test-api-key"

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from conftest_client import HOLDER
 
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 LIMIT = 2_000_000

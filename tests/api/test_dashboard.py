@@ -21,7 +21,7 @@ import pytest_asyncio
 from service_helpers import HOLDER, MAP_TOKEN, NATIVE, Kit, config
 
 from balances.prices import StaticPriceSource
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 BAD_CHECKSUM = HOLDER[:-1] + ("8" if HOLDER[-1] != "8" else "9")

@@ -19,7 +19,7 @@ from service_helpers import HOLDER, MAP_TOKEN, NATIVE, OTHER, Kit, config
 
 from balances.api.schemas import BalanceOut
 from balances.config import BalanceServiceConfig
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 ASSET = f"{NATIVE}::charisma"

@@ -22,7 +22,7 @@ from service_helpers import HOLDER, MAP_TOKEN, NATIVE, OTHER, Kit, config
 from balances.api import create_app
 from balances.chain.routes import FT_LIST_V3, STX_ROUTES
 from balances.config import BalanceServiceConfig
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 LATENCY = "balances_http_request_duration_seconds"

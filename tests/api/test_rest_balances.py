@@ -17,7 +17,7 @@ import pytest
 from service_helpers import HOLDER, MAP_TOKEN, NATIVE, OTHER, SPENT, WALL_START, Kit, config
 
 from balances import __version__
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 ASSET = f"{NATIVE}::charisma"
 #: ``make_client(service=None, **config_fields)``: an in-process client (see conftest.py).

@@ -37,8 +37,8 @@ from balances.api import create_app
 from balances.api.schemas import BalanceOut
 from balances.config import BalanceServiceConfig
 from balances.domain import Granularity
-from balances.service import BalanceService
-from balances.stores.lsm import ShardedStore
+from balances.service.balances import BalanceService
+from balances.stores.sharded.store import ShardedStore
 from balances.testing import FakeChain
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]

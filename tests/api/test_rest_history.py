@@ -20,7 +20,7 @@ import pytest
 from service_helpers import HOLDER, MAP_TOKEN, NATIVE, OTHER, Kit, SharedServer, config
 
 from balances.domain import Granularity
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 ASSET = f"{NATIVE}::charisma"

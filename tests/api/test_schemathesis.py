@@ -71,7 +71,7 @@ from balances.domain import CONTRACT_NAME_RE, Granularity, Period, parse_chain_t
 from balances.domain.series import MAX_BUCKETS
 from balances.domain.time import CHAIN_GENESIS
 from balances.domain.tokens import ASSET_NAME_RE
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 from balances.testing import FakeChain, create_fake_chain_app
 
 API_KEY = "test-api-key"

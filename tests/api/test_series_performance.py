@@ -36,8 +36,8 @@ from service_helpers import (
 from balances import BalanceSeriesAPI
 from balances.domain import Granularity
 from balances.prices import StaticPriceSource
-from balances.series_aggregates import KIND
-from balances.service import BalanceService
+from balances.service.aggregates import KIND
+from balances.service.balances import BalanceService
 from balances.stores.encoding import encode_document
 from balances.testing import FakeChain
 

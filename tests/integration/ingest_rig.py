@@ -25,8 +25,8 @@ from balances.blobs import BlobStore, MemoryBlobStore
 from balances.chain.clarity import to_hex
 from balances.chain.inputs import clarity_principal
 from balances.domain import Principal
-from balances.service import BalanceService
-from balances.service_ingest import Ingestion
+from balances.service.balances import BalanceService
+from balances.service.ingest import Ingestion
 from balances.testing import BlockProducer, FakeChain, FakeChainServer, fake_address
 from balances.testing.fake_chain.deliverers import ChainhookDeliverer, ObserverDeliverer
 

@@ -34,7 +34,7 @@ from balances.chain.client import StacksClient
 from balances.chain.routes import BALANCE_ROUTES, CALL_READ, FT_LIST_V3, STX_ROUTES
 from balances.config import BalanceServiceConfig
 from balances.errors import BalancesError, PreconditionFailedError
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 from balances.testing import FakeChain, FakeChainServer, create_fake_chain_app
 
 STX_V3 = STX_ROUTES[0]

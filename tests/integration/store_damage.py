@@ -19,7 +19,7 @@ from service_helpers import HOLDER, MAP_TOKEN, NATIVE, OTHER, Kit
 from balances.blobs import BlobStore, LocalBlobStore
 from balances.errors import BalancesError
 from balances.scheduler.state import TaskState, state_document
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 from balances.stores.encoding import encode_document
 from balances.testing import FakeChainServer
 

@@ -19,9 +19,9 @@ import time
 
 from balances.blobs import LocalBlobStore
 from balances.domain import Principal
+from balances.domain.current import AddressUpdate, Stamp
 from balances.errors import BalancesError
-from balances.stores.current import AddressUpdate, Stamp
-from balances.stores.lsm import LsmSettings, ShardedStore
+from balances.stores.sharded.store import LsmSettings, ShardedStore
 from balances.stores.tracked import TrackedSet
 from balances.testing import fake_address
 

@@ -19,8 +19,8 @@ from balances.chain.clarity import StringAscii, Tuple, UInt
 from balances.chain.client import StacksClient
 from balances.chain.routes import BALANCE_CHANGES, PRINCIPAL_TXS, TX_EVENTS
 from balances.domain import Principal
+from balances.domain.current import AddressBalances, Change, Stamp, TokenKindName, TokenState
 from balances.errors import ChainUnavailableError
-from balances.stores.current import AddressBalances, Change, Stamp, TokenKindName, TokenState
 from balances.sync.backfill import Backfiller, BackfillReport, checkpoint_key
 from balances.testing import FakeChain, FakeChainServer, fake_address
 from balances.testing.fake_chain.records import PrintEvent

@@ -28,7 +28,7 @@ from balances.blobs.local import LocalBlobStore
 from balances.blobs.localfs import write_temp
 from balances.domain import Principal
 from balances.scheduler.tasks import maintain
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 from balances.testing import FakeChain, FakeChainServer
 
 KILLS = 10

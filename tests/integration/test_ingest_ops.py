@@ -18,10 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from balances.chain.routes import BALANCE_ROUTES, LATEST_BLOCK
 from balances.domain import Principal
+from balances.domain.current import AddressUpdate, Stamp, TokenKindName
 from balances.ingest.feed import Apply
 from balances.scheduler.scheduler import BalanceScheduler
 from balances.scheduler.tasks import requests_per_address
-from balances.stores.current import AddressUpdate, Stamp, TokenKindName
 from balances.testing import FakeChain, FakeChainServer, fake_address, serve_fake_chain
 
 #: STX, the SIP-010 listing and the one map token: the refresh plan of an address.

@@ -31,8 +31,8 @@ from balances.scheduler import (
     SchedulerConfig,
     TaskRun,
 )
-from balances.service import BalanceService
-from balances.stores.lsm import ShardedStore
+from balances.service.balances import BalanceService
+from balances.stores.sharded.store import ShardedStore
 from balances.sync.syncer import SyncOutcome
 from balances.testing import FakeChain, FakeChainServer, fake_address
 

@@ -37,9 +37,9 @@ from balances.errors import (
     NotFoundError,
     ValidationError,
 )
-from balances.service import BalanceService
-from balances.service_views import BalanceRequest
-from balances.stores.lsm import ShardedStore
+from balances.service.balances import BalanceService
+from balances.service.views import BalanceRequest
+from balances.stores.sharded.store import ShardedStore
 from balances.testing import FakeChain, FakeChainServer, fake_address
 
 ASSET = f"{NATIVE}::charisma"

@@ -44,8 +44,8 @@ from balances.errors import (
     ValidationError,
 )
 from balances.prices import PricePoint, StaticPriceSource
-from balances.service import BalanceService
-from balances.service_history import BalanceHistory
+from balances.service.balances import BalanceService
+from balances.service.history import BalanceHistory
 from balances.testing import FakeChain, FakeChainServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

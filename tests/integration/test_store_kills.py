@@ -28,7 +28,7 @@ from balances.blobs import LocalBlobStore
 from balances.blobs.localfs import TEMP_SUFFIX
 from balances.doctor import Layout, verify_store
 from balances.domain import Principal
-from balances.stores.lsm import ShardedStore
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.tracked import TrackedSet
 
 WRITERS = 4

@@ -21,8 +21,8 @@ from balances.chain.clarity import (
 )
 from balances.chain.history import BalanceChange, PrincipalTx, TxEvent, TxPage
 from balances.domain import Principal
+from balances.domain.current import AddressBalances, Change, Stamp, TokenState
 from balances.errors import CorruptBlobError, WriteConflictError
-from balances.stores.current import AddressBalances, Change, Stamp, TokenState
 from balances.stores.encoding import encode_document
 from balances.sync.backfill import CHECKPOINT_FORMAT, CHECKPOINT_KIND, Backfiller, checkpoint_key
 from balances.sync.backfill_events import Unreadable, map_token_deltas, print_delta

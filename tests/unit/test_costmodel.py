@@ -29,11 +29,11 @@ from balances.costmodel.fleet import make_fleet
 from balances.costmodel.meter import GroupedMeter, ScaleRule, scale_storage, scale_traffic
 from balances.costmodel.results import DAILY_YEAR, HOURLY_30D
 from balances.domain import Principal
+from balances.domain.current import AddressUpdate
 from balances.scheduler import DEFAULT_SCHEDULER_CONFIG
-from balances.stores.current import AddressUpdate
-from balances.stores.history import BalanceLayout
-from balances.stores.lsm import LsmSettings, ShardedStore
-from balances.stores.spec_layout import SpecLayoutStore
+from balances.stores.layout import BalanceLayout
+from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.spec.store import SpecLayoutStore
 
 T0 = Workload().month_start.timestamp()
 RECHECK = 300.0

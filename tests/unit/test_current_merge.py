@@ -15,20 +15,7 @@ from balances.blobs import (
     WriteMode,
 )
 from balances.domain import Principal, TokenId
-from balances.errors import (
-    BalancesError,
-    ChainUnavailableError,
-    CorruptBlobError,
-    WriteConflictError,
-)
-from balances.stores.address_blobs import (
-    FORMAT,
-    KIND,
-    AddressBlobBalanceStore,
-    decode_balances,
-    encode_balances,
-)
-from balances.stores.current import (
+from balances.domain.current import (
     LISTING_KEY,
     AddressBalances,
     AddressUpdate,
@@ -38,7 +25,20 @@ from balances.stores.current import (
     merge,
     merge_views,
 )
+from balances.errors import (
+    BalancesError,
+    ChainUnavailableError,
+    CorruptBlobError,
+    WriteConflictError,
+)
 from balances.stores.encoding import encode_document
+from balances.stores.spec.address_blobs import (
+    FORMAT,
+    KIND,
+    AddressBlobBalanceStore,
+    decode_balances,
+    encode_balances,
+)
 
 ADDRESS = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"
 DEPLOYER = "SP2ZNGJ85ENDY6QRHQ5P2D4FXKGZWCKTB2T0Z55KS"

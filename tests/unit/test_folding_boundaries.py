@@ -12,9 +12,7 @@ import pytest
 
 from balances.blobs import MemoryBlobStore
 from balances.domain import BalancePoint, Principal, TokenId
-from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
-from balances.stores.address_blobs import AddressBlobBalanceStore
-from balances.stores.current import (
+from balances.domain.current import (
     LISTING_KEY,
     AddressBalances,
     AddressUpdate,
@@ -29,7 +27,9 @@ from balances.stores.current import (
     merge_views,
     token_key,
 )
-from balances.stores.lsm import LsmSettings, ShardedStore
+from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
+from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.spec.address_blobs import AddressBlobBalanceStore
 from balances.testing import fake_address
 
 ADDRESS = fake_address("boundary-holder")

@@ -23,8 +23,7 @@ from test_lsm_store import Clock
 
 from balances.blobs import MemoryBlobStore
 from balances.domain import Principal, TokenId
-from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
-from balances.stores.current import (
+from balances.domain.current import (
     LISTING_KEY,
     AddressBalances,
     AddressUpdate,
@@ -35,8 +34,9 @@ from balances.stores.current import (
     merge,
     merge_views,
 )
-from balances.stores.journal import Record
-from balances.stores.lsm import LsmSettings, ShardedStore
+from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
+from balances.stores.sharded.journal import Record
+from balances.stores.sharded.store import LsmSettings, ShardedStore
 from balances.testing import fake_address
 
 ADDRESS = fake_address("folding-holder")

@@ -18,6 +18,7 @@ from balances.chain.clarity import (
 )
 from balances.chain.events import AssetMove, BlockRef, ChainBlock, ChainTx, ContractLog
 from balances.domain import MAX_AMOUNT
+from balances.domain.current import AddressBalances, Stamp, TokenState
 from balances.ingest.rules import (
     AlreadyIn,
     Applied,
@@ -31,7 +32,6 @@ from balances.ingest.rules import (
     principals_in_hex,
     token_key_of,
 )
-from balances.stores.current import AddressBalances, Stamp, TokenState
 from balances.testing import fake_address
 
 ALICE, BOB, CAROL = (fake_address(f"rules-{n}") for n in ("alice", "bob", "carol"))

@@ -11,14 +11,14 @@ from ingest_model import Fetcher, ModelChain
 from balances.blobs import MemoryBlobStore
 from balances.chain.events import AssetMove
 from balances.domain import Principal
+from balances.domain.current import AddressUpdate, Stamp
 from balances.errors import IngestError
 from balances.ingest.feed import Apply, Rollback, TipSeen
 from balances.ingest.ingestor import Ingestor, IngestSettings
 from balances.ingest.tracked_index import TrackedIndex
-from balances.stores.current import AddressUpdate, Stamp
-from balances.stores.lsm import LsmSettings, ShardedStore
-from balances.stores.token_directory import TokenDirectory
-from balances.stores.tokens import TokenRegistry
+from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.tokens.directory import TokenDirectory
+from balances.stores.tokens.registry import TokenRegistry
 from balances.stores.tracked import TrackedSet
 from balances.sync.catalog import TokenCatalog
 from balances.testing import fake_address

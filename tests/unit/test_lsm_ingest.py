@@ -11,17 +11,17 @@ import pytest
 
 from balances.blobs import MemoryBlobStore
 from balances.domain import BalancePoint, Principal
+from balances.domain.current import AddressUpdate, Change, Stamp, TokenState
+from balances.domain.retractions import Retraction
 from balances.errors import BlobBackendError, CorruptBlobError
-from balances.stores.current import AddressUpdate, Change, Stamp, TokenState
-from balances.stores.journal import (
+from balances.stores.sharded.journal import (
     IngestMark,
     Record,
     Segment,
     decode_segment,
     encode_segment,
 )
-from balances.stores.lsm import LsmSettings, ShardedStore
-from balances.stores.retractions import Retraction
+from balances.stores.sharded.store import LsmSettings, ShardedStore
 from balances.testing import fake_address
 
 ALICE, BOB = fake_address("ingest-alice"), fake_address("ingest-bob")
@@ -247,7 +247,7 @@ def test_a_retraction_row_of_the_wrong_shape_is_corrupt() -> None:
 
 
 def test_a_point_from_a_daily_close_matches_a_voided_change() -> None:
-    from balances.stores.retractions import Voided
+    from balances.domain.retractions import Voided
 
     voided = Voided([Retraction("stx", "stx", 7, Stamp(T0, 101))])
     at = datetime.fromtimestamp(T0, UTC)

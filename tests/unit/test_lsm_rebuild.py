@@ -6,10 +6,10 @@ import asyncio
 
 from balances.blobs import MemoryBlobStore
 from balances.domain import Principal
-from balances.stores.current import AddressUpdate, Stamp
-from balances.stores.lsm import LsmSettings, ShardedStore
-from balances.stores.lsm_manifest import decode_manifest
-from balances.stores.lsm_rebuild import manifest_from_listing
+from balances.domain.current import AddressUpdate, Stamp
+from balances.stores.sharded.manifest import decode_manifest
+from balances.stores.sharded.rebuild import manifest_from_listing
+from balances.stores.sharded.store import LsmSettings, ShardedStore
 from balances.testing import fake_address
 
 SETTINGS = LsmSettings(shards=8, compact_grace_seconds=0.0, poll_seconds=0.0)

@@ -31,6 +31,7 @@ from balances.blobs import (
     WriteMode,
 )
 from balances.domain import BalancePoint, Granularity, Principal
+from balances.domain.current import AddressUpdate, Change, Stamp, TokenKindName
 from balances.domain.series import bucketize, normalize, value_at
 from balances.errors import (
     BlobBackendError,
@@ -38,13 +39,12 @@ from balances.errors import (
     CorruptBlobError,
     PreconditionFailedError,
 )
-from balances.stores.current import AddressUpdate, Change, Stamp, TokenKindName
 from balances.stores.encoding import encode_document
-from balances.stores.history import Resolution, SeriesSlice
-from balances.stores.journal import decode_segment
-from balances.stores.lsm import LsmSettings, ShardedStore, shard_of
-from balances.stores.lsm_manifest import decode_manifest
-from balances.stores.series_blobs import decode_current, decode_daily, decode_month
+from balances.stores.layout import Resolution, SeriesSlice
+from balances.stores.sharded.documents import decode_current, decode_daily, decode_month
+from balances.stores.sharded.journal import decode_segment
+from balances.stores.sharded.manifest import decode_manifest
+from balances.stores.sharded.store import LsmSettings, ShardedStore, shard_of
 from balances.testing import fake_address
 
 ALICE, BOB, CAROL = (fake_address(f"lsm-{name}") for name in ("alice", "bob", "carol"))

@@ -21,11 +21,11 @@ from balances import BalanceSeriesAPI
 from balances.blobs import MemoryBlobStore
 from balances.config import BalanceServiceConfig
 from balances.domain import Granularity
+from balances.domain.current import AddressBalances
 from balances.errors import ChainUnavailableError, RequestTooLargeError, ValidationError
-from balances.series_aggregates import KIND, AggregateStore, performance_of
-from balances.service import BalanceService
-from balances.service_history import PortfolioBucket, PortfolioHistory, PortfolioToken
-from balances.stores.current import AddressBalances
+from balances.service.aggregates import KIND, AggregateStore, performance_of
+from balances.service.balances import BalanceService
+from balances.service.history import PortfolioBucket, PortfolioHistory, PortfolioToken
 from balances.stores.encoding import encode_document
 
 HOLDER = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"

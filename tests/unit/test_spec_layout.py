@@ -22,14 +22,14 @@ from balances.blobs import (
     WriteMode,
 )
 from balances.domain import Granularity, Principal
+from balances.domain.current import AddressUpdate, Change, Stamp, TokenKindName
 from balances.domain.series import bucketize
 from balances.errors import BlobBackendError
-from balances.stores.address_blobs import decode_balances
-from balances.stores.current import AddressUpdate, Change, Stamp, TokenKindName
-from balances.stores.history import SeriesSlice
-from balances.stores.lsm import LsmSettings, ShardedStore
-from balances.stores.series_blobs import decode_month
-from balances.stores.spec_layout import SpecLayoutStore
+from balances.stores.layout import SeriesSlice
+from balances.stores.sharded.documents import decode_month
+from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.spec.address_blobs import decode_balances
+from balances.stores.spec.store import SpecLayoutStore
 from balances.testing import fake_address
 
 ALICE, BOB = fake_address("spec-alice"), fake_address("spec-bob")

@@ -25,9 +25,9 @@ from balances.api.tracking import AnonymousBudget, read_tracking_policy
 from balances.config import BalanceServiceConfig
 from balances.errors import BlobStoreError
 from balances.scheduler import BalanceScheduler, scheduler_config
-from balances.series_api import BalanceSeriesAPI
-from balances.service import BalanceService
-from balances.service_ingest import supervise
+from balances.service.balances import BalanceService
+from balances.service.ingest import supervise
+from balances.service.series import BalanceSeriesAPI
 
 DESCRIPTION = """Token balances on the Stacks blockchain: STX, SIP-010 tokens and map-based
 ("subnet") credit tokens, with the freshness of every answer (`updated_at`,

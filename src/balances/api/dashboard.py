@@ -27,7 +27,7 @@ from balances.api.deps import Service
 from balances.api.errors import describe
 from balances.domain import DEFAULT_PERIOD, Granularity, Period
 from balances.errors import BalancesError
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 log = logging.getLogger("balances.api.dashboard")
 

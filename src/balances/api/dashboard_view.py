@@ -21,8 +21,8 @@ from markupsafe import Markup
 from balances.api.dashboard_charts import ChartPoint, ChartSpec, format_exact, render_chart
 from balances.domain import Balance, Granularity, Period, to_display_units
 from balances.errors import BalancesError, ValidationError
-from balances.service import BalanceService
-from balances.service_history import PortfolioHistory
+from balances.service.balances import BalanceService
+from balances.service.history import PortfolioHistory
 
 log = logging.getLogger("balances.api.dashboard")
 

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader
 
 from balances.api.errors import ApiError
 from balances.config import BalanceServiceConfig
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 API_KEY_HEADER = "x-api-key"
 _api_key = APIKeyHeader(

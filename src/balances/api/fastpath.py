@@ -17,7 +17,7 @@ import orjson
 
 from balances.api.schemas import BalanceOut
 from balances.domain import Balance
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -20,7 +20,7 @@ from balances.api.routes_balances import ERRORS
 from balances.api.schemas import BalanceOut
 from balances.api.schemas_history import HistoryOut
 from balances.domain.time import GRANULARITY_PATTERN, PERIOD_PATTERN, TIME_PATTERN
-from balances.series_api import BalanceSeriesAPI, ItemError
+from balances.service.series import BalanceSeriesAPI, ItemError
 
 MAX_LIST = 1000
 #: Longer than any principal or token id with some space around it; a shorter item

@@ -28,7 +28,7 @@ from balances.chain.chainhook import decode_chainhook
 from balances.chain.observer import decode_dropped, decode_mempool, decode_new_block
 from balances.errors import InvalidDeliveryError
 from balances.ingest.feed import Apply, IngestEvent, Pending, Rollback
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 router = APIRouter(tags=["ingestion"], responses=ERRORS)
 #: The routes push deliveries arrive on (their bodies are whole blocks).

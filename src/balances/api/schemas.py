@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from balances.api.params import TOKEN_ID_FORMAT
 from balances.domain import Balance
 from balances.domain.tokens import TOKEN_ID_PATTERN
-from balances.stores.tokens import TokenInfo
+from balances.stores.tokens.registry import TokenInfo
 from balances.stores.tracked import TrackedAddress
 
 

@@ -23,7 +23,7 @@ from balances.cli.common import (
 from balances.cli.output import balances_table
 from balances.domain import Balance
 from balances.errors import BalancesError
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 track_app = typer.Typer(help="Which addresses the service keeps fresh.", no_args_is_help=True)
 

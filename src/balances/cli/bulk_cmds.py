@@ -20,8 +20,8 @@ from balances.cli.common import (
     settings,
 )
 from balances.cli.output import balances_table
-from balances.series_api import BalanceSeriesAPI
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
+from balances.service.series import BalanceSeriesAPI
 
 bulk_app = typer.Typer(help="Many addresses at once (BalanceSeriesAPI).", no_args_is_help=True)
 cache_app = typer.Typer(help="A running service's caches.", no_args_is_help=True)

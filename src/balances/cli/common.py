@@ -13,7 +13,7 @@ from rich.console import Console
 from balances.bootstrap import build_service, load_config
 from balances.config import BalanceServiceConfig
 from balances.errors import BalancesError, ConfigError, ValidationError
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 T = TypeVar("T")
 console = Console()

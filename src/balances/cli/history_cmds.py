@@ -29,7 +29,7 @@ from balances.cli.common import (
     settings,
 )
 from balances.domain.tokens import to_display_units
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 BARS = "▁▂▃▄▅▆▇█"
 PeriodOption = Annotated[str, typer.Option("--period", help="1h, 24h, 7d, 30d, 90d, 1y, all.")]

@@ -32,7 +32,7 @@ from balances.cli.common import (
     settings,
 )
 from balances.config import BalanceServiceConfig, IngestSource
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 ingest_app = typer.Typer(
     help="Block ingestion: balances kept fresh by folding each block's events.",

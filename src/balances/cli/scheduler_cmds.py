@@ -25,7 +25,7 @@ from balances.cli.common import (
     settings,
 )
 from balances.scheduler import BalanceScheduler, scheduler_config
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 scheduler_app = typer.Typer(
     help="The background scheduler: sync, prices, maintenance, aggregates.",

@@ -16,7 +16,7 @@ import uvicorn
 from balances.api import create_app
 from balances.cli.common import ChainOption, NetworkOption, StoreOption, console, settings
 from balances.config import BalanceServiceConfig
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 HostOption = Annotated[str | None, typer.Option("--host", help="Interface to bind.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="TCP port of the API.")]

@@ -29,7 +29,7 @@ from balances.doctor import (
     repair_store,
     verify_store,
 )
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 
 store_app = typer.Typer(help="Check and repair the blob store.", no_args_is_help=True)
 

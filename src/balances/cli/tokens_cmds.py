@@ -14,7 +14,7 @@ from balances.cli.common import (
     run_with_service,
     settings,
 )
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
 from balances.sync.metadata import SeedReport
 
 tokens_app = typer.Typer(help="The token registry: what each token is.", no_args_is_help=True)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from balances.chain.c32 import c32_address
 from balances.domain import Principal
-from balances.stores.current import AddressUpdate, Change, Stamp, TokenKindName
+from balances.domain.current import AddressUpdate, Change, Stamp, TokenKindName
 
 MAINNET = 22
 NATIVE: TokenKindName = "native"

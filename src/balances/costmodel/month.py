@@ -38,8 +38,8 @@ from balances.costmodel.overhead import SchedulerOverhead
 from balances.costmodel.prepopulate import apply_all
 from balances.costmodel.results import SYNC
 from balances.costmodel.rig import Rig
-from balances.stores.history import BalanceLayout
-from balances.stores.lsm import ShardedStore, shard_of
+from balances.stores.layout import BalanceLayout
+from balances.stores.sharded.store import ShardedStore, shard_of
 
 ReadKind = Literal["balance", "history", "portfolio"]
 

@@ -32,12 +32,13 @@ from itertools import pairwise
 from balances.costmodel.fleet import Event, Fleet, changes_between
 from balances.costmodel.rig import SimClock
 from balances.costmodel.workload import DAY, Plan, Workload
+from balances.domain.current import AddressUpdate, Change, Merged
 from balances.errors import BalancesError
-from balances.stores.address_blobs import AddressBlobBalanceStore
-from balances.stores.current import AddressUpdate, Change, CurrentBalanceStore, Merged
-from balances.stores.lsm import ShardedStore
-from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
-from balances.stores.spec_layout import SpecLayoutStore
+from balances.stores.layout import CurrentBalanceStore
+from balances.stores.sharded.store import ShardedStore
+from balances.stores.spec.address_blobs import AddressBlobBalanceStore
+from balances.stores.spec.store import PREFIX as SPEC_PREFIX
+from balances.stores.spec.store import SpecLayoutStore
 
 HOUR = 3_600
 

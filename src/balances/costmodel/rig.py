@@ -18,10 +18,10 @@ from balances.config import BalanceServiceConfig
 from balances.costmodel.meter import GroupedMeter, ScaleRule
 from balances.costmodel.results import PHASES
 from balances.costmodel.workload import Plan
-from balances.stores.history import BalanceLayout
+from balances.stores.layout import BalanceLayout
 from balances.stores.layouts import open_layout
-from balances.stores.lsm import DEFAULT_PREFIX
-from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
+from balances.stores.sharded.store import DEFAULT_PREFIX
+from balances.stores.spec.store import PREFIX as SPEC_PREFIX
 
 LayoutName = Literal["sharded", "spec"]
 #: The scheduler's lease and task record: one leader's, the same for any fleet size.

@@ -51,10 +51,10 @@ from balances.costmodel.results import (
 )
 from balances.costmodel.rig import LayoutName, Rig, open_rig, scale_rules
 from balances.costmodel.workload import DEFAULT_SCALE, Plan, Targets, Workload
-from balances.stores.history import BalanceLayout
-from balances.stores.lsm import ShardedStore
-from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
-from balances.stores.spec_layout import SpecLayoutStore
+from balances.stores.layout import BalanceLayout
+from balances.stores.sharded.store import ShardedStore
+from balances.stores.spec.store import PREFIX as SPEC_PREFIX
+from balances.stores.spec.store import SpecLayoutStore
 
 SNAPSHOTS = "snapshots"
 

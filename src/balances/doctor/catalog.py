@@ -17,17 +17,17 @@ from balances.domain import Principal
 from balances.errors import ConfigError, ValidationError
 from balances.scheduler.lease import decode_lease
 from balances.scheduler.state import decode_states
-from balances.series_aggregates import FORMAT as AGGREGATE_FORMAT
-from balances.series_aggregates import KIND as AGGREGATE_KIND
-from balances.stores.address_blobs import decode_balances
+from balances.service.aggregates import FORMAT as AGGREGATE_FORMAT
+from balances.service.aggregates import KIND as AGGREGATE_KIND
 from balances.stores.encoding import decode_document
-from balances.stores.journal import decode_segment
-from balances.stores.lsm import shard_of
-from balances.stores.lsm_manifest import decode_manifest
 from balances.stores.prices import decode_month as decode_price_month
-from balances.stores.series_blobs import decode_current, decode_daily, decode_month
-from balances.stores.token_directory import decode_directory
-from balances.stores.tokens import decode_registry
+from balances.stores.sharded.documents import decode_current, decode_daily, decode_month
+from balances.stores.sharded.journal import decode_segment
+from balances.stores.sharded.manifest import decode_manifest
+from balances.stores.sharded.store import shard_of
+from balances.stores.spec.address_blobs import decode_balances
+from balances.stores.tokens.directory import decode_directory
+from balances.stores.tokens.registry import decode_registry
 from balances.stores.tracked import decode_tracked
 from balances.sync.backfill import decode_checkpoint
 

@@ -35,13 +35,13 @@ from balances.errors import (
     CorruptBlobError,
     PreconditionFailedError,
 )
-from balances.service import BalanceService
-from balances.stores.journal import decode_segment
-from balances.stores.lsm import DEFAULT_PREFIX, ShardedStore, shard_of
-from balances.stores.lsm_rebuild import rebuild_manifest, shard_index
+from balances.service.balances import BalanceService
 from balances.stores.quarantine import quarantine
-from balances.stores.series_blobs import decode_current, decode_daily, decode_month
-from balances.stores.spec_layout import PREFIX as SPEC_PREFIX
+from balances.stores.sharded.documents import decode_current, decode_daily, decode_month
+from balances.stores.sharded.journal import decode_segment
+from balances.stores.sharded.rebuild import rebuild_manifest, shard_index
+from balances.stores.sharded.store import DEFAULT_PREFIX, ShardedStore, shard_of
+from balances.stores.spec.store import PREFIX as SPEC_PREFIX
 
 log = logging.getLogger("balances.doctor")
 #: Blob kinds whose loss takes current balances with it, and history kinds.

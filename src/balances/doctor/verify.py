@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from balances.blobs import BlobStore
 from balances.doctor.catalog import BlobKind, Layout, blob_kinds, kind_of
 from balances.errors import BlobNotFoundError, BlobStoreError, ConfigError
-from balances.stores.lsm_manifest import decode_manifest
 from balances.stores.quarantine import is_quarantined
+from balances.stores.sharded.manifest import decode_manifest
 
 Progress = Callable[[int, int], None]  # (blobs read, blobs in all)
 READ_CONCURRENCY = 8

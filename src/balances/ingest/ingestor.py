@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from balances.chain.events import BlockRef, ChainBlock
 from balances.domain import Principal
+from balances.domain.current import AddressBalances, AddressUpdate, Stamp, TokenKindName, merge
 from balances.errors import BalancesError, ChainError, IngestError
 from balances.ingest.feed import (
     Apply,
@@ -57,9 +58,8 @@ from balances.ingest.rules import (
 from balances.ingest.stats import IngestStats, IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
 from balances.ingest.window import AppliedBlock, Undo, Window, retraction_records
-from balances.stores.current import AddressBalances, AddressUpdate, Stamp, TokenKindName, merge
-from balances.stores.journal import IngestMark, Record
-from balances.stores.lsm import ShardedStore, confirmations
+from balances.stores.sharded.journal import IngestMark, Record
+from balances.stores.sharded.store import ShardedStore, confirmations
 
 log = logging.getLogger("balances.ingest")
 Pair = tuple[str, str, TokenKindName]  # (address, token read: stx or contract id, kind)

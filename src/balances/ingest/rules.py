@@ -36,8 +36,8 @@ from balances.chain.clarity import (
 )
 from balances.chain.events import STX_ASSET, AssetMove, ChainBlock
 from balances.domain import MAX_AMOUNT
+from balances.domain.current import AddressBalances, Stamp, TokenKindName, TokenState
 from balances.errors import BalancesError
-from balances.stores.current import AddressBalances, Stamp, TokenKindName, TokenState
 
 ReadReason = Literal["unknown", "unanchored", "drift"]
 

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from balances.stores.journal import IngestMark
+from balances.stores.sharded.journal import IngestMark
 
 
 @dataclass(slots=True)

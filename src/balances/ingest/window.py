@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from balances.chain.events import BlockRef
-from balances.stores.current import TokenKindName, TokenState
-from balances.stores.journal import Record
-from balances.stores.retractions import Retraction
+from balances.domain.current import TokenKindName, TokenState
+from balances.domain.retractions import Retraction
+from balances.stores.sharded.journal import Record
 
 
 @dataclass(frozen=True, slots=True)

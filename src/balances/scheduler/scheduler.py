@@ -49,8 +49,8 @@ from balances.scheduler.tasks import (
     sync_pass,
 )
 from balances.scheduler.timing import next_run
-from balances.series_api import BalanceSeriesAPI
-from balances.service import BalanceService
+from balances.service.balances import BalanceService
+from balances.service.series import BalanceSeriesAPI
 
 log = logging.getLogger("balances.scheduler")
 T = TypeVar("T")

@@ -33,10 +33,10 @@ from typing import Any
 
 from balances.chain.ratelimit import RateLimiter
 from balances.domain import Principal, TokenId
+from balances.domain.current import LISTING_KEY, STX_KEY
 from balances.errors import BalancesError
-from balances.series_api import BalanceSeriesAPI
-from balances.service import BalanceService
-from balances.stores.current import LISTING_KEY, STX_KEY
+from balances.service.balances import BalanceService
+from balances.service.series import BalanceSeriesAPI
 from balances.stores.tracked import TrackedAddress
 from balances.sync.syncer import SyncOutcome
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from balances.blobs import BlobStore
 from balances.config import BalanceServiceConfig
-from balances.stores.history import BalanceLayout
-from balances.stores.lsm import LsmSettings, ShardedStore
-from balances.stores.spec_layout import SpecLayoutStore
+from balances.stores.layout import BalanceLayout
+from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.spec.store import SpecLayoutStore
 
 
 def lsm_settings(config: BalanceServiceConfig) -> LsmSettings:

@@ -51,8 +51,8 @@ from balances.blobs import BlobStore, blob_key
 from balances.chain.history import TX_PAGE_LIMIT, HistoryReader, PrincipalTx
 from balances.chain.routes import MAX_PAGES
 from balances.domain import Principal, parse_timestamp
+from balances.domain.current import AddressBalances, Change
 from balances.errors import MalformedResponseError, ValidationError, WriteConflictError
-from balances.stores.current import AddressBalances, Change
 from balances.stores.document import SharedDocument
 from balances.stores.encoding import decode_document, encode_document
 from balances.sync.backfill_events import Delta, map_token_deltas

@@ -22,7 +22,7 @@ from typing import Any
 
 from balances.chain.history import PrincipalTx
 from balances.domain import MAX_AMOUNT
-from balances.stores.current import STX_KEY, AddressBalances, Change, Stamp, TokenKindName
+from balances.domain.current import STX_KEY, AddressBalances, Change, Stamp, TokenKindName
 from balances.stores.encoding import corrupt
 from balances.sync.backfill_events import Delta, Unreadable
 

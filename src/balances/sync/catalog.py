@@ -24,10 +24,10 @@ from typing import Literal
 from balances.chain.models import TokenKind
 from balances.chain.protocol import ChainReader
 from balances.domain import TokenId
+from balances.domain.current import TokenKindName
 from balances.errors import BalancesError
-from balances.stores.current import TokenKindName
-from balances.stores.token_directory import KnownMetadata, TokenDirectory
-from balances.stores.tokens import STX_INFO, TokenInfo, TokenRegistry
+from balances.stores.tokens.directory import KnownMetadata, TokenDirectory
+from balances.stores.tokens.registry import STX_INFO, TokenInfo, TokenRegistry
 from balances.sync.metadata import FetchState, MetadataFetcher
 
 log = logging.getLogger("balances.sync")

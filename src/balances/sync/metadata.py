@@ -32,7 +32,7 @@ from balances.chain.models import TokenMetadata
 from balances.chain.protocol import ChainReader
 from balances.chain.token_metadata import FT_LIST_LIMIT, MetadataPage
 from balances.errors import BalancesError, NotFoundError
-from balances.stores.token_directory import KnownMetadata, TokenDirectory
+from balances.stores.tokens.directory import KnownMetadata, TokenDirectory
 
 log = logging.getLogger("balances.sync")
 FetchState = Literal["pending", "unknown"]

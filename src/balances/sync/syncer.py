@@ -29,20 +29,20 @@ from dataclasses import dataclass, field, replace
 from balances.chain.models import ChainTip
 from balances.chain.protocol import ChainReader
 from balances.domain import STX, Principal, TokenId
-from balances.errors import BalancesError
-from balances.stores.cache import TtlLruCache
-from balances.stores.current import (
+from balances.domain.current import (
     LISTING_KEY,
     AddressBalances,
     AddressUpdate,
     Change,
-    CurrentBalanceStore,
     Merged,
     Stamp,
     TokenKindName,
     merge,
     token_key,
 )
+from balances.errors import BalancesError
+from balances.stores.cache import TtlLruCache
+from balances.stores.layout import CurrentBalanceStore
 from balances.stores.tracked import TrackedSet
 from balances.sync.catalog import TokenCatalog
 from balances.sync.plan import RefreshResult, TrackedToken, build_plan, execute_plan

@@ -25,9 +25,9 @@ from typing import Any, cast
 
 from balances.blobs import CREATE, BlobStore, blob_key
 from balances.domain import MAX_AMOUNT
-from balances.stores.current import Change, Stamp, TokenKindName, TokenState
+from balances.domain.current import Change, Stamp, TokenKindName, TokenState
+from balances.domain.retractions import Retraction
 from balances.stores.encoding import CONTENT_TYPE, corrupt, decode_document, encode_document
-from balances.stores.retractions import Retraction
 
 KIND = "journal-segment"
 FORMAT = 2

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from balances.domain import BalancePoint
-from balances.stores.current import AddressBalances, Stamp, TokenKindName, TokenState
+from balances.domain.current import AddressBalances, Stamp, TokenKindName, TokenState
 
 
 @dataclass(frozen=True, slots=True)

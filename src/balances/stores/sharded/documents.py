@@ -23,8 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from balances.domain import MAX_AMOUNT, BalancePoint
+from balances.domain.current import AddressBalances, Stamp, TokenKindName, TokenState
 from balances.domain.series import downsample, normalize
-from balances.stores.current import AddressBalances, Stamp, TokenKindName, TokenState
 from balances.stores.encoding import corrupt, decode_document, encode_document
 
 SeriesKey = tuple[str, str]  # (address, token key)

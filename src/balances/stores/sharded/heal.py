@@ -24,15 +24,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from balances.domain.current import AddressUpdate
 from balances.errors import CorruptBlobError, PreconditionFailedError
-from balances.stores.current import AddressUpdate
-from balances.stores.history import MaintenanceReport
-from balances.stores.lsm_compact import compact
-from balances.stores.lsm_rebuild import Rebuilt, rebuild_manifest
+from balances.stores.layout import MaintenanceReport
 from balances.stores.quarantine import quarantine
+from balances.stores.sharded.compact import compact
+from balances.stores.sharded.rebuild import Rebuilt, rebuild_manifest
 
 if TYPE_CHECKING:
-    from balances.stores.lsm import ShardedStore
+    from balances.stores.sharded.store import ShardedStore
 
 log = logging.getLogger("balances.stores")
 

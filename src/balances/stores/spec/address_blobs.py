@@ -19,13 +19,7 @@ from typing import Any, cast
 
 from balances.blobs import CREATE, BlobStore, IfMatch, WriteMode, blob_key
 from balances.domain import MAX_AMOUNT, Principal
-from balances.errors import (
-    BalancesError,
-    BlobNotFoundError,
-    PreconditionFailedError,
-    WriteConflictError,
-)
-from balances.stores.current import (
+from balances.domain.current import (
     AddressBalances,
     AddressUpdate,
     Merged,
@@ -33,6 +27,12 @@ from balances.stores.current import (
     TokenKindName,
     TokenState,
     merge,
+)
+from balances.errors import (
+    BalancesError,
+    BlobNotFoundError,
+    PreconditionFailedError,
+    WriteConflictError,
 )
 from balances.stores.encoding import CONTENT_TYPE, corrupt, decode_document, encode_document
 

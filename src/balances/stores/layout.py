@@ -1,4 +1,4 @@
-"""What a layout offers for history: slices of step functions, and maintenance."""
+"""What a storage layout offers: current balances, history slices, maintenance."""
 
 from __future__ import annotations
 
@@ -8,11 +8,33 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from balances.domain import BalancePoint, Principal
-from balances.stores.current import Change, CurrentBalanceStore, TokenKindName
+from balances.domain.current import AddressBalances, AddressUpdate, Change, Merged, TokenKindName
+from balances.errors import BalancesError
 
 #: ``raw``: every change point; ``daily``: each day's closing amount (enough for
 #: day, week and month buckets, which end on day boundaries).
 Resolution = Literal["raw", "daily"]
+
+
+class CurrentBalanceStore(Protocol):
+    """Where current balances persist. Every method raises on failure."""
+
+    async def load(self, address: Principal) -> AddressBalances | None:
+        """The stored balances of ``address``, or None if it was never synced."""
+        ...
+
+    async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
+        """Like :meth:`load` for many addresses (keys: canonical addresses)."""
+        ...
+
+    async def apply(self, update: AddressUpdate) -> Merged:
+        """Merge ``update`` into what is stored and persist it if anything changed."""
+        ...
+
+    async def apply_many(self, updates: Sequence[AddressUpdate]) -> list[Merged | BalancesError]:
+        """:meth:`apply` for many addresses, in order; a layout may batch their writes.
+        One address failing gives its error in its place, not for the batch."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

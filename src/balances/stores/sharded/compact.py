@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from balances.blobs import CREATE, IfMatch, WriteMode
 from balances.domain import BalancePoint
+from balances.domain.current import TokenKindName, apply_changes
+from balances.domain.retractions import apply_retractions
 from balances.errors import BlobNotFoundError, PreconditionFailedError, WriteConflictError
-from balances.stores.current import TokenKindName, apply_changes
 from balances.stores.encoding import CONTENT_TYPE
-from balances.stores.history import MaintenanceReport
-from balances.stores.journal import IngestMark, Record, Segment, segment_time
-from balances.stores.lsm_read import months_between
-from balances.stores.retractions import apply_retractions
-from balances.stores.series_blobs import (
+from balances.stores.layout import MaintenanceReport
+from balances.stores.sharded.documents import (
     DailyRollup,
     DayClose,
     MonthSeries,
@@ -48,9 +46,11 @@ from balances.stores.series_blobs import (
     trim_daily,
     with_openings,
 )
+from balances.stores.sharded.journal import IngestMark, Record, Segment, segment_time
+from balances.stores.sharded.read import months_between
 
 if TYPE_CHECKING:
-    from balances.stores.lsm import ShardedStore
+    from balances.stores.sharded.store import ShardedStore
 
 Doc = TypeVar("Doc", ShardCurrent, MonthSeries, DailyRollup)
 Folded = list[tuple[str, Record]]  # (segment id, record)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from balances.domain import STX, Balance, MetadataState, Principal, Source, TokenId
+from balances.domain.current import AddressBalances, Stamp, TokenKindName, TokenState
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
@@ -23,8 +24,7 @@ from balances.errors import (
     quoted,
 )
 from balances.ingest.pending import PendingAmounts
-from balances.stores.current import AddressBalances, Stamp, TokenKindName, TokenState
-from balances.stores.tokens import TokenInfo
+from balances.stores.tokens.registry import TokenInfo
 from balances.sync.catalog import TokenCatalog
 
 # Measured with tracemalloc by benchmarks/bench_service.py (cache memory row).

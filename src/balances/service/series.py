@@ -28,13 +28,9 @@ from balances.errors import (
     ValidationError,
     quoted,
 )
-from balances.series_aggregates import (
-    AggregateStore,
-    Performance,
-    performance_of,
-)
-from balances.service import BalanceService
-from balances.service_history import PortfolioHistory
+from balances.service.aggregates import AggregateStore, Performance, performance_of
+from balances.service.balances import BalanceService
+from balances.service.history import PortfolioHistory
 
 
 @dataclass(frozen=True, slots=True)

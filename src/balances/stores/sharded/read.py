@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from balances.domain import BalancePoint
+from balances.domain.current import TokenKindName
+from balances.domain.retractions import Voided
 from balances.domain.series import normalize, value_at
-from balances.stores.current import TokenKindName
-from balances.stores.history import Resolution, SeriesSlice
-from balances.stores.retractions import Voided
-from balances.stores.series_blobs import (
+from balances.stores.layout import Resolution, SeriesSlice
+from balances.stores.sharded.documents import (
     DailyRollup,
     DailySeries,
     MonthSeries,

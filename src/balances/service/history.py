@@ -26,7 +26,7 @@ from balances.domain.series import Bucket, bucketize
 from balances.domain.tokens import to_display_units
 from balances.errors import BalanceNotFoundError
 from balances.prices import PricePoint
-from balances.stores.history import BalanceLayout, Resolution, SeriesSlice
+from balances.stores.layout import BalanceLayout, Resolution, SeriesSlice
 from balances.stores.prices import PriceStore
 
 USD_QUANTUM = Decimal("0.000001")

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING
 
 from balances.errors import BlobNotFoundError, ConfigError, CorruptBlobError
 from balances.stores.encoding import CONTENT_TYPE
-from balances.stores.lsm_manifest import ManifestDocument, encode_manifest
 from balances.stores.quarantine import replace_damaged
-from balances.stores.series_blobs import decode_current
+from balances.stores.sharded.documents import decode_current
+from balances.stores.sharded.manifest import ManifestDocument, encode_manifest
 
 if TYPE_CHECKING:
-    from balances.stores.lsm import ShardedStore
+    from balances.stores.sharded.store import ShardedStore
 
 log = logging.getLogger("balances.stores")
 

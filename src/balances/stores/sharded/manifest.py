@@ -15,7 +15,7 @@ from balances.blobs import BlobStore
 from balances.errors import ConfigError
 from balances.stores.document import SharedDocument
 from balances.stores.encoding import corrupt, decode_document, encode_document
-from balances.stores.journal import IngestMark, decode_mark, mark_json
+from balances.stores.sharded.journal import IngestMark, decode_mark, mark_json
 
 KIND = "lsm-manifest"
 FORMAT = 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from balances.blobs import BlobStore, blob_key
-from balances.stores.current import STX_KEY, TokenKindName
+from balances.domain.current import STX_KEY, TokenKindName
 from balances.stores.document import SharedDocument
 from balances.stores.encoding import corrupt, decode_document, encode_document
 

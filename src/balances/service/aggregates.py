@@ -18,7 +18,7 @@ from balances.blobs import BlobStore, blob_key
 from balances.config import BalanceServiceConfig
 from balances.domain import Granularity, parse_timestamp
 from balances.errors import BlobNotFoundError, CorruptBlobError
-from balances.service_history import PortfolioBucket, PortfolioHistory, PortfolioToken
+from balances.service.history import PortfolioBucket, PortfolioHistory, PortfolioToken
 from balances.stores.encoding import CONTENT_TYPE, corrupt, decode_document, encode_document
 
 KIND = "portfolio-aggregate"

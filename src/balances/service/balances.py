@@ -51,6 +51,7 @@ from balances.domain import (
     parse_chain_time,
     parse_timestamp,
 )
+from balances.domain.current import AddressBalances, merge_views
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
@@ -61,14 +62,14 @@ from balances.errors import (
     quoted,
 )
 from balances.prices import HttpPriceSource, PriceSource
-from balances.service_history import (
+from balances.service.history import (
     BalanceHistory,
     HistoricalBalance,
     HistoryReader,
     PortfolioHistory,
 )
-from balances.service_ingest import Ingestion
-from balances.service_views import (
+from balances.service.ingest import Ingestion
+from balances.service.views import (
     BalanceRequest,
     BatchItem,
     Need,
@@ -78,19 +79,18 @@ from balances.service_views import (
     size_of_balances,
 )
 from balances.stores.cache import TtlLruCache
-from balances.stores.current import AddressBalances, CurrentBalanceStore, merge_views
-from balances.stores.history import BalanceLayout
+from balances.stores.layout import BalanceLayout, CurrentBalanceStore
 from balances.stores.layouts import open_layout
 from balances.stores.prices import PriceStore
-from balances.stores.token_directory import TokenDirectory
-from balances.stores.tokens import TokenInfo, TokenRegistry
+from balances.stores.tokens.directory import TokenDirectory
+from balances.stores.tokens.registry import TokenInfo, TokenRegistry
 from balances.stores.tracked import TrackedAddress, TrackedSet
 from balances.sync.backfill import Backfiller, BackfillReport, Progress
 from balances.sync.catalog import TokenCatalog
 from balances.sync.metadata import SeedReport
 from balances.sync.syncer import Syncer, SyncOutcome
 
-log = logging.getLogger("balances.service")
+log = logging.getLogger("balances.service.balances")
 #: How long a failed refresh is served from the cache before the chain is tried again.
 ERROR_TTL = 15.0
 

@@ -17,21 +17,21 @@ rules obey are written down in ``docs/folding.md``; in short:
 - a failure is shown only while it is newer than the amount it concerns.
 
 Every rule is a small pure function, so a new kind of journal entry adds one rule
-beside these. Retractions (:mod:`balances.stores.retractions`) are the one entry
+beside these. Retractions (:mod:`balances.domain.retractions`) are the one entry
 that is not a join: they fold after the change they void (docs/folding.md).
 
-Stores (:mod:`balances.stores.address_blobs` and later layouts) persist
-``AddressBalances`` and apply updates with conditional writes.
+These are the domain's rules, pure and without I/O; the layouts of
+:mod:`balances.stores` persist ``AddressBalances`` with conditional writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
-from balances.domain import BalancePoint, Principal, TokenId
+from balances.domain import BalancePoint, TokenId
 from balances.errors import BalancesError
 
 #: How a token's balance is read: the STX endpoint, the native FT listing, or call-read.
@@ -346,24 +346,3 @@ def changes_of(base: AddressBalances, read: AddressBalances) -> tuple[Change, ..
             old = None if known is None else known.amount
             changes.append(Change(read.address, key, state.kind, old, state.amount, state.stamp))
     return tuple(changes)
-
-
-class CurrentBalanceStore(Protocol):
-    """Where current balances persist. Every method raises on failure."""
-
-    async def load(self, address: Principal) -> AddressBalances | None:
-        """The stored balances of ``address``, or None if it was never synced."""
-        ...
-
-    async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
-        """Like :meth:`load` for many addresses (keys: canonical addresses)."""
-        ...
-
-    async def apply(self, update: AddressUpdate) -> Merged:
-        """Merge ``update`` into what is stored and persist it if anything changed."""
-        ...
-
-    async def apply_many(self, updates: Sequence[AddressUpdate]) -> list[Merged | BalancesError]:
-        """:meth:`apply` for many addresses, in order; a layout may batch their writes.
-        One address failing gives its error in its place, not for the batch."""
-        ...

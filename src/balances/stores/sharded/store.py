@@ -26,13 +26,7 @@ from datetime import UTC, datetime
 
 from balances.blobs import BlobStore, blob_key
 from balances.domain import BalancePoint, Principal
-from balances.errors import (
-    BalancesError,
-    BlobNotFoundError,
-    CorruptBlobError,
-)
-from balances.stores.cache import TtlLruCache
-from balances.stores.current import (
+from balances.domain.current import (
     AddressBalances,
     AddressUpdate,
     Change,
@@ -42,13 +36,15 @@ from balances.stores.current import (
     merge,
     merge_views,
 )
-from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
-from balances.stores.journal import IngestMark, Journal, Record, Segment
-from balances.stores.lsm_heal import Healer
-from balances.stores.lsm_manifest import Manifest, ManifestDocument
-from balances.stores.lsm_read import read_slices
-from balances.stores.retractions import Retraction, Voided, apply_retractions
-from balances.stores.series_blobs import (
+from balances.domain.retractions import Retraction, Voided, apply_retractions
+from balances.errors import (
+    BalancesError,
+    BlobNotFoundError,
+    CorruptBlobError,
+)
+from balances.stores.cache import TtlLruCache
+from balances.stores.layout import MaintenanceReport, Resolution, SeriesSlice
+from balances.stores.sharded.documents import (
     DailyRollup,
     MonthSeries,
     ShardCurrent,
@@ -56,6 +52,10 @@ from balances.stores.series_blobs import (
     decode_daily,
     decode_month,
 )
+from balances.stores.sharded.heal import Healer
+from balances.stores.sharded.journal import IngestMark, Journal, Record, Segment
+from balances.stores.sharded.manifest import Manifest, ManifestDocument
+from balances.stores.sharded.read import read_slices
 
 log = logging.getLogger("balances.stores")
 DEFAULT_SHARDS = 256

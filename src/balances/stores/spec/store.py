@@ -20,19 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from balances.blobs import CREATE, BlobStore, IfMatch, WriteMode, blob_key
 from balances.domain import BalancePoint, Principal
-from balances.domain.series import downsample, normalize, value_at
-from balances.errors import (
-    BalancesError,
-    BlobNotFoundError,
-    PreconditionFailedError,
-    WriteConflictError,
-)
-from balances.stores.address_blobs import (
-    AddressBlobBalanceStore,
-    decode_balances,
-    encode_balances,
-)
-from balances.stores.current import (
+from balances.domain.current import (
     AddressBalances,
     AddressUpdate,
     Change,
@@ -40,11 +28,23 @@ from balances.stores.current import (
     TokenKindName,
     merge,
 )
+from balances.domain.series import downsample, normalize, value_at
+from balances.errors import (
+    BalancesError,
+    BlobNotFoundError,
+    PreconditionFailedError,
+    WriteConflictError,
+)
 from balances.stores.encoding import CONTENT_TYPE
-from balances.stores.history import MaintenanceReport, Resolution, SeriesSlice
-from balances.stores.lsm_compact import conflict_pause
-from balances.stores.lsm_read import months_between
-from balances.stores.series_blobs import MonthSeries, decode_month, encode_month, month_of
+from balances.stores.layout import MaintenanceReport, Resolution, SeriesSlice
+from balances.stores.sharded.compact import conflict_pause
+from balances.stores.sharded.documents import MonthSeries, decode_month, encode_month, month_of
+from balances.stores.sharded.read import months_between
+from balances.stores.spec.address_blobs import (
+    AddressBlobBalanceStore,
+    decode_balances,
+    encode_balances,
+)
 
 PREFIX = "spec"
 ATTEMPTS = 8

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from balances.config import IngestConfig, IngestSource
 from balances.domain import Principal
+from balances.domain.current import AddressBalances, Stamp
 from balances.errors import BalancesError, ConfigError
 from balances.ingest.ingestor import Ingestor, IngestSettings
 from balances.ingest.pending import PendingAmounts
@@ -26,11 +27,10 @@ from balances.ingest.rules import anchor_height
 from balances.ingest.runner import IngestRunner
 from balances.ingest.stats import IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
-from balances.stores.current import AddressBalances, Stamp
-from balances.stores.lsm import ShardedStore
+from balances.stores.sharded.store import ShardedStore
 
 if TYPE_CHECKING:
-    from balances.service import BalanceService
+    from balances.service.balances import BalanceService
 
 log = logging.getLogger("balances.ingest")
 
