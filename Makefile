@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 # Mutation testing (slow, not in CI; docs/folding.md): one mutmut run per module,
 # from scratch, then the figures per module and every surviving mutant.
-MUTATE_MODULES := balances.stores.current balances.domain.series balances.ingest.rules
+MUTATE_MODULES := balances.domain.current balances.domain.series balances.ingest.rules
 mutate: $(STAMP)
 	rm -rf mutants && mkdir mutants
 	@start=$$(date +%s); for module in $(MUTATE_MODULES); do \

@@ -12,7 +12,7 @@
     the same ``Balance`` objects from plain dicts. Target: within 3x.
 (c) Memory of the current-balance cache holding 10,000 addresses x 100 tokens,
     built as refreshes build them (``native_amounts`` of a listing, one ``Stamp``
-    per refresh, :func:`~balances.stores.current.merge`), measured with tracemalloc.
+    per refresh, :func:`~balances.domain.current.merge`), measured with tracemalloc.
     Target: 300 MB. Next to it, informational: the cache's own estimate
     (``size_of_balances``) against that measurement.
 """

@@ -44,7 +44,7 @@ def load_equivalents(path: Path) -> dict[str, str]:
 
 
 def module_of(mutant: str) -> str:
-    """``balances.stores.current.x_merge__mutmut_3`` -> ``balances.stores.current``."""
+    """``balances.domain.current.x_merge__mutmut_3`` -> ``balances.domain.current``."""
     head = mutant.split("__mutmut_")[0]
     return head.rsplit(".", 1)[0]
 

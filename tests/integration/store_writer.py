@@ -21,7 +21,8 @@ from balances.blobs import LocalBlobStore
 from balances.domain import Principal
 from balances.domain.current import AddressUpdate, Stamp
 from balances.errors import BalancesError
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.tracked import TrackedSet
 from balances.testing import fake_address
 

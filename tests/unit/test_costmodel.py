@@ -32,7 +32,8 @@ from balances.domain import Principal
 from balances.domain.current import AddressUpdate
 from balances.scheduler import DEFAULT_SCHEDULER_CONFIG
 from balances.stores.layout import BalanceLayout
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.spec.store import SpecLayoutStore
 
 T0 = Workload().month_start.timestamp()

@@ -28,7 +28,8 @@ from balances.domain.current import (
     token_key,
 )
 from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.spec.address_blobs import AddressBlobBalanceStore
 from balances.testing import fake_address
 

@@ -36,7 +36,8 @@ from balances.domain.current import (
 )
 from balances.errors import BalancesError, ChainUnavailableError, RateLimitedError
 from balances.stores.sharded.journal import Record
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.testing import fake_address
 
 ADDRESS = fake_address("folding-holder")

@@ -16,7 +16,8 @@ from balances.errors import IngestError
 from balances.ingest.feed import Apply, Rollback, TipSeen
 from balances.ingest.ingestor import Ingestor, IngestSettings
 from balances.ingest.tracked_index import TrackedIndex
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.tokens.directory import TokenDirectory
 from balances.stores.tokens.registry import TokenRegistry
 from balances.stores.tracked import TrackedSet

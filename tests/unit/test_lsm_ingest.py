@@ -21,7 +21,8 @@ from balances.stores.sharded.journal import (
     decode_segment,
     encode_segment,
 )
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.testing import fake_address
 
 ALICE, BOB = fake_address("ingest-alice"), fake_address("ingest-bob")

@@ -8,8 +8,9 @@ from balances.blobs import MemoryBlobStore
 from balances.domain import Principal
 from balances.domain.current import AddressUpdate, Stamp
 from balances.stores.sharded.manifest import decode_manifest
+from balances.stores.sharded.parts import LsmSettings
 from balances.stores.sharded.rebuild import manifest_from_listing
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.store import ShardedStore
 from balances.testing import fake_address
 
 SETTINGS = LsmSettings(shards=8, compact_grace_seconds=0.0, poll_seconds=0.0)

@@ -44,7 +44,8 @@ from balances.stores.layout import Resolution, SeriesSlice
 from balances.stores.sharded.documents import decode_current, decode_daily, decode_month
 from balances.stores.sharded.journal import decode_segment
 from balances.stores.sharded.manifest import decode_manifest
-from balances.stores.sharded.store import LsmSettings, ShardedStore, shard_of
+from balances.stores.sharded.parts import LsmSettings, shard_of
+from balances.stores.sharded.store import ShardedStore
 from balances.testing import fake_address
 
 ALICE, BOB, CAROL = (fake_address(f"lsm-{name}") for name in ("alice", "bob", "carol"))

@@ -27,7 +27,8 @@ from balances.domain.series import bucketize
 from balances.errors import BlobBackendError
 from balances.stores.layout import SeriesSlice
 from balances.stores.sharded.documents import decode_month
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.spec.address_blobs import decode_balances
 from balances.stores.spec.store import SpecLayoutStore
 from balances.testing import fake_address

@@ -39,7 +39,8 @@ from balances.costmodel.prepopulate import apply_all
 from balances.costmodel.results import SYNC
 from balances.costmodel.rig import Rig
 from balances.stores.layout import BalanceLayout
-from balances.stores.sharded.store import ShardedStore, shard_of
+from balances.stores.sharded.parts import shard_of
+from balances.stores.sharded.store import ShardedStore
 
 ReadKind = Literal["balance", "history", "portfolio"]
 

@@ -11,7 +11,7 @@ history goes in the way a backfill writes it:
   points), each month's points through ``record_history`` (one rewrite of each
   address's month blob), and the daily snapshots through ``maintain()`` once per
   simulated day, with the current blobs brought to each day's balances first (by
-  the layout's own :class:`~balances.stores.address_blobs.AddressBlobBalanceStore`).
+  the layout's own :class:`~balances.stores.spec.address_blobs.AddressBlobBalanceStore`).
 
 Writing 335 days of snapshots takes a second per 1,000 address-days (a blob decode
 and encode each), so by default only the last ``snapshot_days`` days get real

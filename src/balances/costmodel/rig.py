@@ -20,7 +20,7 @@ from balances.costmodel.results import PHASES
 from balances.costmodel.workload import Plan
 from balances.stores.layout import BalanceLayout
 from balances.stores.layouts import open_layout
-from balances.stores.sharded.store import DEFAULT_PREFIX
+from balances.stores.sharded.parts import DEFAULT_PREFIX
 from balances.stores.spec.store import PREFIX as SPEC_PREFIX
 
 LayoutName = Literal["sharded", "spec"]

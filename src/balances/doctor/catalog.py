@@ -24,7 +24,7 @@ from balances.stores.prices import decode_month as decode_price_month
 from balances.stores.sharded.documents import decode_current, decode_daily, decode_month
 from balances.stores.sharded.journal import decode_segment
 from balances.stores.sharded.manifest import decode_manifest
-from balances.stores.sharded.store import shard_of
+from balances.stores.sharded.parts import shard_of
 from balances.stores.spec.address_blobs import decode_balances
 from balances.stores.tokens.directory import decode_directory
 from balances.stores.tokens.registry import decode_registry

@@ -6,7 +6,7 @@ read again from the chain what was lost.
    only while it is still the damaged version: a writer that replaced it keeps its
    write). Nothing is deleted for good.
 3. A damaged or missing manifest is rebuilt from the listing, conditionally on
-   the damaged version (:mod:`balances.stores.lsm_rebuild`).
+   the damaged version (:mod:`balances.stores.sharded.rebuild`).
 4. A lost tracked set is rebuilt from the addresses the shard blobs and journal hold.
 5. The addresses whose current balances were in a quarantined blob (a shard's
    addresses; every tracked address for a journal segment, whose addresses cannot
@@ -39,8 +39,9 @@ from balances.service.balances import BalanceService
 from balances.stores.quarantine import quarantine
 from balances.stores.sharded.documents import decode_current, decode_daily, decode_month
 from balances.stores.sharded.journal import decode_segment
+from balances.stores.sharded.parts import DEFAULT_PREFIX, shard_of
 from balances.stores.sharded.rebuild import rebuild_manifest, shard_index
-from balances.stores.sharded.store import DEFAULT_PREFIX, ShardedStore, shard_of
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.spec.store import PREFIX as SPEC_PREFIX
 
 log = logging.getLogger("balances.doctor")

@@ -4,7 +4,7 @@ A :class:`Retraction` names one change that no longer happened (its token, amoun
 and stamp) and the state the pair had before it (None: nothing was stored, so a
 native token is back to its listing's zero and any other token to unknown).
 
-Folding rules, extending those of :mod:`balances.stores.current`:
+Folding rules, extending those of :mod:`balances.domain.current`:
 
 - a retraction replaces the stored state only when that state *is* the voided
   change (same amount and stamp); a newer state (a later read, a later block)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from balances.blobs import BlobStore
 from balances.config import BalanceServiceConfig
 from balances.stores.layout import BalanceLayout
-from balances.stores.sharded.store import LsmSettings, ShardedStore
+from balances.stores.sharded.parts import LsmSettings
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.spec.store import SpecLayoutStore
 
 

@@ -116,7 +116,7 @@ class WalkState:
 
 
 def _new_asset_key(asset: str, tracks: Mapping[str, Track], assets: Mapping[str, str]) -> str:
-    """The contract id (as :func:`~balances.stores.current.token_key`), unless the
+    """The contract id (as :func:`~balances.domain.current.token_key`), unless the
     anchor keys this asset by its identifier or another asset of the contract
     already holds the contract id (a contract defining several tokens)."""
     contract = asset.partition("::")[0]

@@ -6,7 +6,7 @@ read. Kinds go to the :class:`~balances.stores.tokens.TokenRegistry` blob in one
 write per batch. Display metadata (decimals, symbol) never holds up an answer:
 :meth:`TokenCatalog.display_infos` answers with what is known and has the
 :class:`~balances.sync.metadata.MetadataFetcher` fetch the rest in the background,
-into the :class:`~balances.stores.token_directory.TokenDirectory`. Full metadata
+into the :class:`~balances.stores.tokens.directory.TokenDirectory`. Full metadata
 (:meth:`TokenCatalog.info`, for a token's own page) is read when asked. A read that
 fails is remembered in memory for a while, so an outage does not cost a request on
 every balance read; it is never stored.

@@ -11,7 +11,7 @@ One worker drains what is wanted, at most ``concurrency`` requests at a time:
 - the SIP-010 getters (decimals and symbol: two ``call-read``\\ s) for a token the
   API does not know, or when no metadata API is there (a bare node).
 
-Found metadata goes to the :class:`~balances.stores.token_directory.TokenDirectory`
+Found metadata goes to the :class:`~balances.stores.tokens.directory.TokenDirectory`
 in one write per batch. A failure (5xx, timeout, 429 past the client's retries)
 marks the token unknown for a backoff that doubles per failure, from
 ``retry_after`` to ``max_retry_after``; the next read after it asks again.

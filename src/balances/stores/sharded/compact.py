@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from balances.blobs import CREATE, IfMatch, WriteMode
 from balances.domain import BalancePoint
@@ -47,10 +47,8 @@ from balances.stores.sharded.documents import (
     with_openings,
 )
 from balances.stores.sharded.journal import IngestMark, Record, Segment, segment_time
+from balances.stores.sharded.parts import ShardedParts
 from balances.stores.sharded.read import months_between
-
-if TYPE_CHECKING:
-    from balances.stores.sharded.store import ShardedStore
 
 Doc = TypeVar("Doc", ShardCurrent, MonthSeries, DailyRollup)
 Folded = list[tuple[str, Record]]  # (segment id, record)
@@ -105,7 +103,7 @@ def _same_point(a: BalancePoint, b: BalancePoint) -> bool:
     return a.at == b.at and a.amount == b.amount and a.block_height == b.block_height
 
 
-async def compact(store: ShardedStore, now: float) -> MaintenanceReport:
+async def compact(store: ShardedParts, now: float) -> MaintenanceReport:
     manifest = await store.manifest.current()
     done = manifest.folded_through
     ids = await store.journal.list_ids()
@@ -136,7 +134,7 @@ async def compact(store: ShardedStore, now: float) -> MaintenanceReport:
 
 
 async def _records_by_shard(
-    store: ShardedStore, ids: Sequence[str]
+    store: ShardedParts, ids: Sequence[str]
 ) -> tuple[dict[int, Folded], IngestMark | None]:
     """Every record by shard, in journal order, and the newest segment's ingest mark."""
     gate = asyncio.Semaphore(READ_CONCURRENCY)
@@ -162,7 +160,7 @@ async def _records_by_shard(
 
 
 async def _compact_shard(
-    store: ShardedStore,
+    store: ShardedParts,
     shard: int,
     records: Folded,
     cutoff: str,
@@ -211,7 +209,7 @@ async def _compact_shard(
 
 
 async def _compact_months(
-    store: ShardedStore,
+    store: ShardedParts,
     shard: int,
     batch: _Batch,
     by_month: dict[str, list[int]],
@@ -273,7 +271,7 @@ def replay_month(doc: MonthSeries, batch: _Batch, cutoff: str, max_points: int) 
 
 
 async def _closings_before(
-    store: ShardedStore, shard: int, month: str
+    store: ShardedParts, shard: int, month: str
 ) -> dict[SeriesKey, Opening] | None:
     """The closings of the newest month blob before ``month`` (None: there is none
     within retention)."""
@@ -290,7 +288,7 @@ async def _closings_before(
     return None
 
 
-async def _read_known(store: ShardedStore, key: str) -> bytes:
+async def _read_known(store: ShardedParts, key: str) -> bytes:
     """A blob's bytes: this process's written copy if a HEAD shows it is current (a
     cheap operation that moves no bytes), else a download."""
     known = store.written.get(key)
@@ -335,7 +333,7 @@ def reclose_days(
 
 
 async def _update(
-    store: ShardedStore,
+    store: ShardedParts,
     key: str,
     empty: Doc,
     decode: Callable[[bytes, str], Doc],
@@ -381,7 +379,7 @@ async def conflict_pause(attempt: int) -> None:
     await asyncio.sleep(random.random() * 0.002 * 2 ** min(attempt, 6))
 
 
-async def _sweep_retention(store: ShardedStore, now: float) -> int:
+async def _sweep_retention(store: ShardedParts, now: float) -> int:
     """Delete month blobs that fell out of retention (known keys: no listing needed)."""
     boundary = datetime.fromtimestamp(now, UTC) - timedelta(days=store.settings.retention_days)
     first_kept = month_of(boundary)

@@ -1,6 +1,6 @@
 """What the sharded layout repairs by itself when a blob of it does not decode.
 
-A damaged manifest is rebuilt from the listing (:mod:`.lsm_rebuild`) before a
+A damaged manifest is rebuilt from the listing (:mod:`.rebuild`) before a
 write pass writes. A write pass (a sync batch, an ingestion flush, compaction)
 that meets a damaged data blob moves it under ``quarantine/`` (:mod:`.quarantine`)
 instead of failing on it forever, and goes on:
@@ -22,17 +22,15 @@ other replicas see the quarantined blob as missing until the re-read lands.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from balances.domain.current import AddressUpdate
 from balances.errors import CorruptBlobError, PreconditionFailedError
 from balances.stores.layout import MaintenanceReport
 from balances.stores.quarantine import quarantine
 from balances.stores.sharded.compact import compact
+from balances.stores.sharded.parts import ShardedParts
 from balances.stores.sharded.rebuild import Rebuilt, rebuild_manifest
-
-if TYPE_CHECKING:
-    from balances.stores.sharded.store import ShardedStore
 
 log = logging.getLogger("balances.stores")
 
@@ -45,8 +43,17 @@ class Healer:
     """What one store repairs by itself, and the addresses a quarantine took until
     they are read again."""
 
-    def __init__(self, store: ShardedStore) -> None:
-        self._store = store
+    def __init__(
+        self,
+        parts: ShardedParts,
+        *,
+        poll: Callable[[], Awaitable[None]],
+        invalidate: Callable[[], None],
+    ) -> None:
+        self._store = parts
+        #: The store's own poll of the journal, and its forgetting of cached blobs.
+        self._poll = poll
+        self._invalidate = invalidate
         self.lost_shards: set[int] = set()
         self.lost_everything = False
         self._read_again: set[str] = set()
@@ -59,12 +66,12 @@ class Healer:
         await self.heal_manifest()
         for _ in range(HEAL_ATTEMPTS):
             try:
-                await self._store.poll()
+                await self._poll()
                 return
             except CorruptBlobError as error:
                 if not await self.quarantine(error):
                     raise
-        await self._store.poll()
+        await self._poll()
 
     async def heal_manifest(self) -> Rebuilt | None:
         """Rebuild the manifest from the listing when it does not decode, so one
@@ -81,7 +88,7 @@ class Healer:
         except PreconditionFailedError:
             store.manifest.invalidate()  # another replica (or a repair) rebuilt it first
             return None
-        store.invalidate()
+        self._invalidate()
         return rebuilt
 
     async def compact(self, now: float) -> MaintenanceReport:
@@ -118,7 +125,7 @@ class Healer:
             self.lost_everything = True
         elif folder == "current":
             self.lost_shards.add(shard)
-        self._store.invalidate()
+        self._invalidate()
         log.warning(
             "quarantined %s (%s) as %s: %s", error.key, error, copy, _consequence(folder, shard)
         )

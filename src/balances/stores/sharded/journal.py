@@ -3,14 +3,14 @@
 A sync cycle that saw changes writes *one* segment holding every changed address,
 instead of one blob per address: blob stores bill per write. Segments are
 created, never overwritten (a fresh unique name with ``Create``), so concurrent
-writers cannot conflict; compaction (:mod:`balances.stores.lsm`) folds them into
+writers cannot conflict; compaction (:mod:`balances.stores.sharded.compact`) folds them into
 shard blobs and deletes them.
 
 A segment id is ``<unix ms, 13 digits>-<random>``: ids sort by time, which is the
 order compaction and readers fold them in.
 
 Format 2 adds what block ingestion writes: a record's *retractions* (changes a
-reorg voided, :mod:`balances.stores.retractions`) and the segment's ingest *mark*
+reorg voided, :mod:`balances.domain.retractions`) and the segment's ingest *mark*
 (the last block folded when it was written: the cursor a restart resumes from).
 Segments without either are still written as format 1.
 """

@@ -22,16 +22,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from balances.errors import BlobNotFoundError, ConfigError, CorruptBlobError
 from balances.stores.encoding import CONTENT_TYPE
 from balances.stores.quarantine import replace_damaged
 from balances.stores.sharded.documents import decode_current
 from balances.stores.sharded.manifest import ManifestDocument, encode_manifest
-
-if TYPE_CHECKING:
-    from balances.stores.sharded.store import ShardedStore
+from balances.stores.sharded.parts import ShardedParts
 
 log = logging.getLogger("balances.stores")
 
@@ -54,7 +51,7 @@ def shard_index(key: str) -> int | None:
         return None
 
 
-async def manifest_from_listing(store: ShardedStore) -> tuple[ManifestDocument, list[str]]:
+async def manifest_from_listing(store: ShardedParts) -> tuple[ManifestDocument, list[str]]:
     """The manifest the store's other blobs imply, and the shard blobs that did not
     decode (left out of the reckoning)."""
     shards = store.settings.shards
@@ -87,7 +84,7 @@ def _folded_through(folded: Sequence[str], listed: Sequence[str]) -> str | None:
     return max(safe, default=None)
 
 
-async def rebuild_manifest(store: ShardedStore, now: float) -> Rebuilt:
+async def rebuild_manifest(store: ShardedParts, now: float) -> Rebuilt:
     """Write the manifest the listing implies over a damaged (or missing) one; the
     damaged copy goes to quarantine. Conditional: a concurrent rebuild wins."""
     document, unreadable = await manifest_from_listing(store)

@@ -5,7 +5,7 @@ journal segment with the changes of every address in it. Reads: an address
 belongs to one of ``shards`` shards; its balances are the shard's compacted
 *current* blob with the journal's newer records laid over it (the *tail*, held in
 memory: the segments this process wrote, and those others wrote, listed at most
-every ``poll_seconds``). :meth:`maintain` (compaction, :mod:`.lsm_compact`) folds
+every ``poll_seconds``). :meth:`maintain` (compaction, :mod:`.compact`) folds
 old segments into the shard blobs, the month blobs of change points and the daily
 rollups, then deletes them.
 
@@ -17,112 +17,40 @@ and a reader drops tail records only once the blob it reads holds them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from balances.blobs import BlobStore, blob_key
-from balances.domain import BalancePoint, Principal
+from balances.blobs import BlobStore
+from balances.domain import Principal
 from balances.domain.current import (
     AddressBalances,
     AddressUpdate,
     Change,
     Merged,
-    TokenKindName,
-    apply_changes,
     merge,
-    merge_views,
 )
-from balances.domain.retractions import Retraction, Voided, apply_retractions
 from balances.errors import (
     BalancesError,
     BlobNotFoundError,
     CorruptBlobError,
 )
-from balances.stores.cache import TtlLruCache
 from balances.stores.layout import MaintenanceReport, Resolution, SeriesSlice
-from balances.stores.sharded.documents import (
-    DailyRollup,
-    MonthSeries,
-    ShardCurrent,
-    decode_current,
-    decode_daily,
-    decode_month,
-)
 from balances.stores.sharded.heal import Healer
-from balances.stores.sharded.journal import IngestMark, Journal, Record, Segment
-from balances.stores.sharded.manifest import Manifest, ManifestDocument
+from balances.stores.sharded.journal import IngestMark, Record, Segment
+from balances.stores.sharded.parts import (
+    LsmSettings,
+    ShardedParts,
+)
 from balances.stores.sharded.read import read_slices
+from balances.stores.sharded.shard_reader import ShardReader
+from balances.stores.sharded.tail import STAGED, Tail, since
 
 log = logging.getLogger("balances.stores")
-DEFAULT_SHARDS = 256
-DEFAULT_PREFIX = "v1"
-#: The tail's segment mark of records staged but not yet written (sorts after every id).
-STAGED = "~staged"
-#: How long a written blob is kept for the next compaction: a week, well past the
-#: daily pass (a stale copy costs one failed If-Match write, never a lost update).
-WRITTEN_TTL_SECONDS = 7 * 86400.0
 
 
-def shard_of(address: str, shards: int) -> int:
-    """A stable shard for ``address`` (blake2b, not Python's salted hash)."""
-    digest = hashlib.blake2b(address.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % shards
-
-
-def newer(a: str | None, b: str | None) -> str | None:
-    """The later of two segment ids (None is before everything)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
-
-
-@dataclass(slots=True)
-class _Base:
-    doc: ShardCurrent
-    etag: str | None
-    checked_at: float
-    #: The manifest's folded_through when this blob was (re)validated: every segment up
-    #: to it that concerns this shard is in the blob (compaction writes shards first).
-    manifest_seen: str | None
-
-    @property
-    def folded(self) -> str | None:
-        return newer(self.doc.folded_through, self.manifest_seen)
-
-
-@dataclass(slots=True)
-class _Tail:
-    view: AddressBalances
-    points: list[tuple[str, TokenKindName, BalancePoint]] = field(default_factory=list)
-    newest: str = ""
-    #: Retractions of this address not yet compacted: folded over the shard's blob too,
-    #: which may hold the state (or the point) they void.
-    retractions: list[Retraction] = field(default_factory=list)
-    voided: Voided = field(default_factory=Voided)
-
-
-@dataclass(frozen=True, slots=True)
-class LsmSettings:
-    shards: int = DEFAULT_SHARDS
-    prefix: str = DEFAULT_PREFIX
-    recheck_seconds: float = 300.0
-    poll_seconds: float = 300.0
-    max_points_per_month: int = 1000
-    retention_days: int = 365
-    compact_grace_seconds: float = 600.0
-    blob_cache_bytes: int = 64_000_000
-    #: Compressed shard blobs this process wrote, kept so the next compaction
-    #: rewrites them without downloading them again (its If-Match catches a change).
-    written_cache_bytes: int = 256_000_000
-
-
-class ShardedStore:
+class ShardedStore(ShardedParts):
     """Current balances and history in the sharded, journaled layout."""
 
     def __init__(
@@ -133,16 +61,10 @@ class ShardedStore:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings or LsmSettings()
-        self.blobs = blobs
-        self._clock = clock
-        self._wall = wall_clock
-        self.journal = Journal(blobs, self.settings.prefix, wall_clock=wall_clock)
-        self.manifest = Manifest(blobs, self.key("manifest"), self.settings.shards, clock=clock)
-        self.healer = Healer(self)
-        self._bases: dict[int, _Base] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._tail: dict[str, _Tail] = {}
+        super().__init__(blobs, settings, clock=clock, wall_clock=wall_clock)
+        self.healer = Healer(self, poll=self.poll, invalidate=self.invalidate)
+        self._shards = ShardReader(self, clock, self._prune)
+        self._tail = Tail()
         self._staged: list[Record] = []
         #: The newest ingest mark seen in the journal (or the manifest): the cursor.
         self.ingest_mark: IngestMark | None = None
@@ -150,69 +72,18 @@ class ShardedStore:
         self._known_segments: set[str] = set()
         self._polled_at: float | None = None
         self._poll_lock = asyncio.Lock()
-        self._doc_fetches: dict[
-            str, asyncio.Task[tuple[MonthSeries | DailyRollup | None, str | None]]
-        ] = {}
-        #: The first month kept when retention last swept (see lsm_compact).
-        self.retention_swept: str | None = None
-        # key -> (document or None when absent, the segment it is known to hold up to)
-        self._docs: TtlLruCache[str, tuple[MonthSeries | DailyRollup | None, str | None]] = (
-            TtlLruCache(
-                ttl=self.settings.recheck_seconds,
-                max_entries=100_000,
-                max_bytes=self.settings.blob_cache_bytes,
-                size_of=lambda entry: _doc_size(entry[0]),
-                clock=clock,
-                name="series-blobs",
-            )
-        )
-
-        self.written: TtlLruCache[str, tuple[str, bytes]] = TtlLruCache(
-            ttl=WRITTEN_TTL_SECONDS,
-            max_entries=1_000_000,
-            max_bytes=self.settings.written_cache_bytes,
-            size_of=lambda entry: len(entry[1]),
-            clock=clock,
-            name="written-shard-blobs",
-        )
-
-    # --- keys ----------------------------------------------------------------
-
-    def key(self, *parts: str) -> str:
-        return blob_key(self.settings.prefix, *parts)
-
-    def current_key(self, shard: int) -> str:
-        return self.key("current", f"{shard:03x}")
-
-    def month_key(self, month: str, shard: int) -> str:
-        return self.key("month", month, f"{shard:03x}")
-
-    def daily_key(self, shard: int) -> str:
-        return self.key("daily", f"{shard:03x}")
-
-    def shard(self, address: str) -> int:
-        return shard_of(address, self.settings.shards)
 
     # --- current balances (CurrentBalanceStore) -----------------------------
-
-    def wall_time(self) -> float:
-        return self._wall()
 
     async def load(self, address: Principal) -> AddressBalances | None:
         await self.poll()
         key = str(address)
         if self.healer.is_lost(key):
             return None  # its blob was quarantined: unknown until read again
-        base = await self._base(self.shard(key))
+        base = await self._shards.base(self.shard(key))
         stored = base.doc.addresses.get(key)
         tail = self._tail.get(key)
-        if tail is None:
-            return stored
-        if stored is None:
-            return tail.view
-        # The tail's retractions void states of the shard blob, which comes before
-        # them: void first, then join (a retraction does not commute with the join).
-        return merge_views(apply_retractions(stored, tail.retractions) or stored, tail.view)
+        return stored if tail is None else tail.over(stored)
 
     async def load_many(self, addresses: Sequence[Principal]) -> dict[str, AddressBalances | None]:
         unique = list(dict.fromkeys(addresses))
@@ -280,7 +151,7 @@ class ShardedStore:
         await self.poll()
         name = str(address)
         shard = self.shard(name)
-        base = await self._base(shard)
+        base = await self._shards.base(shard)
         tail = self._tail.get(name)
         return await read_slices(
             name,
@@ -288,22 +159,18 @@ class ShardedStore:
             end,
             keys=keys,
             resolution=resolution,
-            load_daily=lambda: self._daily(shard, base.folded),
-            load_month=lambda month: self._month(month, shard, base.folded),
+            load_daily=lambda: self._shards.daily(shard, base.folded),
+            load_month=lambda month: self._shards.month(month, shard, base.folded),
             tail=[] if tail is None else tail.points,
-            since=_since(base, name, tail),
+            since=since(base.doc.since.get(name), tail),
             voided=None if tail is None else tail.voided,
         )
 
     async def first_seen(self, address: Principal) -> datetime | None:
         await self.poll()
         name = str(address)
-        base = await self._base(self.shard(name))
-        times = [base.doc.since[name]] if name in base.doc.since else []
-        tail = self._tail.get(name)
-        if tail is not None:
-            times += [point.at.timestamp() for _, _, point in tail.points]
-        return datetime.fromtimestamp(min(times), UTC) if times else None
+        base = await self._shards.base(self.shard(name))
+        return since(base.doc.since.get(name), self._tail.get(name))
 
     async def record_history(self, address: Principal, changes: Sequence[Change]) -> None:
         if changes:
@@ -351,30 +218,7 @@ class ShardedStore:
         if segment.mark is not None and segment.segment_id >= self._mark_segment:
             self.ingest_mark, self._mark_segment = segment.mark, segment.segment_id
         for record in segment.records:
-            self._fold_record(record, segment.segment_id)
-
-    def _fold_record(self, record: Record, segment_id: str) -> None:
-        tail = self._tail.get(record.address)
-        view = apply_changes(
-            tail.view if tail else None, record.address, record.changes, record.listing
-        )
-        if tail is None:
-            tail = self._tail[record.address] = _Tail(view)
-        tail.points += [(change.key, change.kind, change.point()) for change in record.changes]
-        if tail.retractions and record.changes:
-            made = {(c.key, c.stamp, c.new) for c in record.changes}
-            tail.retractions = [
-                r for r in tail.retractions if (r.key, r.stamp, r.amount) not in made
-            ]
-            for c in record.changes:
-                tail.voided.discard(c.key, c.point())
-        if record.retracted:
-            view = apply_retractions(view, record.retracted) or view
-            tail.retractions += record.retracted
-            tail.voided.add(record.retracted)
-            tail.points = [p for p in tail.points if (p[0], p[2]) not in tail.voided]
-        tail.view = view
-        tail.newest = max(tail.newest, segment_id)
+            self._tail.fold(record, segment.segment_id)
 
     # --- staged writes (block ingestion) -------------------------------------------
 
@@ -382,7 +226,7 @@ class ShardedStore:
         """Serve ``records`` at once and write them with the next :meth:`flush` (one
         segment for many blocks: blob stores bill per write)."""
         for record in records:
-            self._fold_record(record, STAGED)
+            self._tail.fold(record, STAGED)
         self._staged += records
 
     @property
@@ -408,122 +252,29 @@ class ShardedStore:
         if mark is not None:
             self.ingest_mark, self._mark_segment = mark, segment.segment_id
         still = {record.address for record in self._staged}
-        for address in {record.address for record in batch} - still:
-            tail = self._tail.get(address)
-            if tail is not None and tail.newest == STAGED:
-                tail.newest = segment.segment_id
+        self._tail.written({record.address for record in batch} - still, segment.segment_id)
         return segment
 
     def _prune(self, shard: int, folded: str | None) -> None:
         if folded is None:
             return
-        for address in [a for a, t in self._tail.items() if t.newest <= folded]:
-            if self.shard(address) == shard:
-                del self._tail[address]
+        for address, tail in self._tail.addresses():
+            if tail.newest <= folded and self.shard(address) == shard:
+                self._tail.drop(address)
 
     def clear(self) -> None:
         """Forget every blob held in memory (a cold start; the tail stays: it holds
         records not yet in any blob)."""
-        self._bases.clear()
-        self._docs.clear()
+        self._shards.clear()
         self.written.clear()
         self.manifest.invalidate()
         self._polled_at = None
 
     def invalidate(self) -> None:
         """Re-check every blob on its next read (after compaction, or for tests)."""
-        for base in self._bases.values():
-            base.checked_at = float("-inf")
-        self._docs.clear()
+        self._shards.invalidate()
         self.manifest.invalidate()
         self._polled_at = None
-
-    # --- blobs ---------------------------------------------------------------------
-
-    async def _base(self, shard: int) -> _Base:
-        lock = self._locks.setdefault(shard, asyncio.Lock())
-        async with lock:
-            base = self._bases.get(shard)
-            if base is not None and self._clock() - base.checked_at < self.settings.recheck_seconds:
-                return base
-            manifest = await self.manifest.current()
-            if base is not None and base.manifest_seen == manifest.folded_through:
-                # Shard blobs change only in compaction, which then advances the
-                # manifest: while it has not moved, the shard needs no HEAD (one per
-                # shard per recheck was most of this layout's bill).
-                base.checked_at = self._clock()
-                return base
-            base = await self._revalidate(shard, base, manifest)
-            self._bases[shard] = base
-            self._prune(shard, base.folded)
-            return base
-
-    async def _revalidate(
-        self, shard: int, base: _Base | None, manifest: ManifestDocument
-    ) -> _Base:
-        key = self.current_key(shard)
-        if base is not None and base.etag is not None:
-            try:
-                info = await self.blobs.head(key)
-            except BlobNotFoundError:
-                info = None
-            if info is not None and info.etag == base.etag:
-                return _Base(base.doc, base.etag, self._clock(), manifest.folded_through)
-        try:
-            blob = await self.blobs.get(key)
-        except BlobNotFoundError:
-            return _Base(ShardCurrent(None), None, self._clock(), manifest.folded_through)
-        doc = decode_current(blob.data, key)
-        return _Base(doc, blob.etag, self._clock(), manifest.folded_through)
-
-    async def _month(self, month: str, shard: int, folded: str | None) -> MonthSeries | None:
-        found = await self._doc(self.month_key(month, shard), folded, decode_month)
-        return found if isinstance(found, MonthSeries) else None
-
-    async def _daily(self, shard: int, folded: str | None) -> DailyRollup | None:
-        found = await self._doc(self.daily_key(shard), folded, decode_daily)
-        return found if isinstance(found, DailyRollup) else None
-
-    async def _doc(
-        self,
-        key: str,
-        folded: str | None,
-        decode: Callable[[bytes, str], MonthSeries | DailyRollup],
-    ) -> MonthSeries | DailyRollup | None:
-        """A decoded series blob (None: there is none) that holds every segment up to
-        the shard's ``folded``; a copy cached before that would miss records the tail
-        has already dropped. Compaction writes series blobs before the shard's current
-        blob, so a blob missing when the shard said ``folded`` has nothing up to it."""
-        for _ in range(2):  # a shared fetch that began too early is followed by our own
-            cached = self._docs.get(key)
-            if cached is not None and newer(cached[1], folded) == cached[1]:
-                return cached[0]
-            fetch = self._doc_fetches.get(key)
-            if fetch is None:
-                fetch = asyncio.create_task(self._fetch_doc(key, folded, decode))
-                self._doc_fetches[key] = fetch
-                fetch.add_done_callback(lambda _: self._doc_fetches.pop(key, None))
-            found, holds = await asyncio.shield(fetch)
-            if newer(holds, folded) == holds:
-                return found
-        return (await self._fetch_doc(key, folded, decode))[0]
-
-    async def _fetch_doc(
-        self,
-        key: str,
-        folded: str | None,
-        decode: Callable[[bytes, str], MonthSeries | DailyRollup],
-    ) -> tuple[MonthSeries | DailyRollup | None, str | None]:
-        """One GET (concurrent readers of one blob share it), cached."""
-        try:
-            blob = await self.blobs.get(key)
-        except BlobNotFoundError:
-            entry: tuple[MonthSeries | DailyRollup | None, str | None] = (None, folded)
-        else:
-            doc = decode(blob.data, key)
-            entry = (doc, newer(doc.folded_through, folded))
-        self._docs.put(key, entry)
-        return entry
 
 
 def confirmations(update: AddressUpdate, merged: Merged) -> tuple[Change, ...]:
@@ -542,19 +293,3 @@ def confirmations(update: AddressUpdate, merged: Merged) -> tuple[Change, ...]:
         ):
             confirmed.append(Change(update.address, key, kind, amount, amount, update.stamp))
     return tuple(confirmed)
-
-
-def _doc_size(doc: MonthSeries | DailyRollup | None) -> int:
-    if doc is None:
-        return 100
-    if isinstance(doc, MonthSeries):
-        return 200 + sum(120 + 100 * len(points) for _, points in doc.series.values())
-    return 200 + sum(160 + 80 * len(s.days) for s in doc.series.values())
-
-
-def _since(base: _Base, address: str, tail: _Tail | None) -> datetime | None:
-    """When ``address``'s history begins, as far as this store knows."""
-    times = [base.doc.since[address]] if address in base.doc.since else []
-    if tail is not None:
-        times += [point.at.timestamp() for _, _, point in tail.points]
-    return datetime.fromtimestamp(min(times), UTC) if times else None
