@@ -24,8 +24,9 @@ import httpx
 
 from balances.blobs import MemoryBlobStore
 from balances.chain.client import StacksClient
+from balances.chain.networks import ANONYMOUS_RATE_LIMIT
 from balances.chain.token_metadata import FT_METADATA, FT_METADATA_LIST
-from balances.config import ANONYMOUS_RATE_LIMIT, BalanceServiceConfig
+from balances.config import BalanceServiceConfig
 from balances.domain import Balance
 from balances.service.balances import BalanceService
 from balances.testing import FakeChain, fake_address, serve_fake_chain

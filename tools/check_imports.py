@@ -25,32 +25,22 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("errors",)),
     (1, ("chain.c32",)),
     (2, ("domain",)),
-    (3, ("config",)),
-    (4, ("chain",)),
-    (4, ("blobs",)),
-    (4, ("prices",)),
+    (3, ("chain",)),
+    (3, ("blobs",)),
+    (3, ("prices",)),
+    (4, ("config",)),  # settings; builds its defaults from chain.networks' facts
     (5, ("stores",)),
     (6, ("sync",)),
     (7, ("ingest",)),  # folds blocks into the stores; reads pairs through the syncer's chain
-    (
-        8,
-        (
-            "service",
-            "service_views",
-            "service_history",
-            "service_ingest",
-            "series_api",
-            "series_aggregates",
-        ),
-    ),
-    (9, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
-    (10, ("bootstrap",)),
-    (10, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
-    (10, ("doctor",)),  # verifies every blob kind, repairs through the service
-    (11, ("api",)),
-    (11, ("testing",)),
-    (12, ("cli", "__main__")),
-    (13, ("",)),  # balances/__init__.py: the curated public API
+    (8, ("bootstrap",)),  # settings -> concrete store, chain client, price source
+    (9, ("service",)),
+    (10, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
+    (11, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
+    (11, ("doctor",)),  # verifies every blob kind, repairs through the service
+    (12, ("api",)),
+    (12, ("testing",)),
+    (13, ("cli", "__main__")),
+    (14, ("",)),  # balances/__init__.py: the curated public API
 ]
 
 
@@ -135,14 +125,60 @@ def violations(root: Path = ROOT) -> list[str]:
     return problems
 
 
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the modules of the package it imports (typing-only imports too)."""
+    known = {module_name(p, root) for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found = imported_modules(tree, module, path.name == "__init__.py", known)
+        graph[module] = {target for _, target in found if target in known and target != module}
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = list(graph.get(start, ()))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph.get(module, ()))
+    return seen
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every set of modules that import each other, directly or round a loop (the
+    strongly connected components of more than one module), each sorted."""
+    reach = {module: reachable(graph, module) for module in graph}
+    found: list[list[str]] = []
+    placed: set[str] = set()
+    for module in sorted(graph):
+        if module in placed or module not in reach[module]:
+            continue
+        component = sorted(m for m in reach[module] if module in reach[m])
+        placed.update(component)
+        found.append(component)
+    return found
+
+
+def circle_problems(root: Path = ROOT) -> list[str]:
+    return [
+        "import circle: " + " <-> ".join(f"{PACKAGE}.{m or '__init__'}" for m in component)
+        for component in circles(import_graph(root))
+    ]
+
+
 def main() -> int:
-    problems = violations()
+    problems = violations() + circle_problems()
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{len(problems)} import(s) against DESIGN.md section 3", file=sys.stderr)
+        print(f"{len(problems)} import problem(s) against the layering", file=sys.stderr)
         return 1
-    print("imports follow DESIGN.md section 3")
+    print("imports follow the layering, with no import circle")
     return 0
 
 

@@ -9,11 +9,9 @@ Durations are seconds (the TypeScript spec used milliseconds).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -25,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from balances.chain.networks import KNOWN_MAP_TOKENS, KNOWN_NETWORK_URLS, default_rate_limit
 from balances.domain import TokenId
 from balances.errors import ConfigError
 
@@ -35,31 +34,6 @@ FOREIGN_ENV = {
     "BLOB_READ_WRITE_TOKEN": "vercel_blob_token",
     "VERCEL_BLOB_API_URL": "vercel_blob_api_url",
 }
-
-KNOWN_NETWORK_URLS = {
-    "mainnet": "https://api.hiro.so",
-    "testnet": "https://api.testnet.hiro.so",
-}
-#: Map-based ("subnet") credit tokens read for every address, per network, unless
-#: configured otherwise: no balance endpoint lists them (DESIGN.md section 2).
-KNOWN_MAP_TOKENS: dict[str, tuple[str, ...]] = {
-    "mainnet": ("SP2ZNGJ85ENDY6QRHQ5P2D4FXKGZWCKTB2T0Z55KS.charisma-token-subnet-v1",),
-}
-#: Hiro's published limits: 25 requests a minute without a key, 900 with a free key.
-ANONYMOUS_RATE_LIMIT = 25
-KEYED_RATE_LIMIT = 900
-#: The hosts those limits apply to; any other API (a user's own node) is not paced
-#: unless a limit is configured.
-HIRO_DOMAIN = "hiro.so"
-
-
-def default_rate_limit(api_url: str, keyed: bool) -> float:
-    """Requests a minute to pace at when none is configured: Hiro's limits on Hiro's
-    hosts, unlimited (``inf``) elsewhere. 429s are honoured either way."""
-    host = (urlsplit(api_url).hostname or "").lower().rstrip(".")
-    if host == HIRO_DOMAIN or host.endswith("." + HIRO_DOMAIN):
-        return KEYED_RATE_LIMIT if keyed else ANONYMOUS_RATE_LIMIT
-    return math.inf
 
 
 class _Frozen(BaseModel):

@@ -15,8 +15,9 @@ from threaded_stand_in import ThreadedStandIn
 from typer.testing import CliRunner, Result
 
 from balances.blobs import LocalBlobStore
-from balances.bootstrap import build_service, load_config
+from balances.bootstrap import load_config
 from balances.cli import app
+from balances.service import BalanceService
 from balances.testing import DEMO_ADDRESSES, demo_chain
 
 ENV = {"BALANCES_NETWORKS__MAINNET__REQUESTS_PER_MINUTE": "100000"}
@@ -36,7 +37,7 @@ def _invoke(*args: str) -> Result:
 
 async def _populate(url: str, root: Path) -> None:
     config = load_config(store_url=f"file://{root}", chain_url=url)
-    async with build_service(config) as service:
+    async with BalanceService(config) as service:
         for address in ADDRESSES:
             await service.track(address)
         await service.syncer.refresh_many([service._principal(a) for a in ADDRESSES])
@@ -45,7 +46,7 @@ async def _populate(url: str, root: Path) -> None:
 
 async def _stored(url: str, root: Path) -> dict[str, dict[str, int]]:
     config = load_config(store_url=f"file://{root}", chain_url=url)
-    async with build_service(config) as service:
+    async with BalanceService(config) as service:
         found = await service.current.load_many([service._principal(a) for a in ADDRESSES])
         return {
             a: {k: s.amount for k, s in (b.tokens.items() if b else ()) if s.amount}

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from test_chain_support import HOLDER, stx_body
 
-from balances.chain.networks import create_client, network_config
+from balances.bootstrap import create_client, network_config
 from balances.chain.retry import RetryPolicy
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError

@@ -34,6 +34,67 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_the_project_follows_the_layering(checker: ModuleType) -> None:
     assert checker.violations() == []
+    assert checker.circle_problems() == []
+
+
+def test_config_sits_above_the_chain_and_the_chain_never_imports_it(
+    checker: ModuleType, tmp_path: Path
+) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "config.py": "from balances.chain.networks import KNOWN\n",
+            "chain/__init__.py": "",
+            "chain/networks.py": "",
+            "chain/client.py": "from balances.config import C\n",
+        },
+    )
+    (problem,) = checker.violations(root)
+    assert "balances.chain.client (layer 3) must not import balances.config (layer 4)" in problem
+
+
+@pytest.mark.parametrize(
+    ("files", "members"),
+    [
+        (  # two modules of one group importing each other, one of them for typing only
+            {
+                "stores/__init__.py": "",
+                "stores/lsm.py": "from balances.stores.compact import compact\n",
+                "stores/compact.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                "    from balances.stores.lsm import Store\n",
+            },
+            ["balances.stores.compact", "balances.stores.lsm"],
+        ),
+        (  # a loop through three modules
+            {
+                "service/__init__.py": "",
+                "service/a.py": "from balances.service import b\n",
+                "service/b.py": "from balances.service.c import C\n",
+                "service/c.py": "import balances.service.a\n",
+            },
+            ["balances.service.a", "balances.service.b", "balances.service.c"],
+        ),
+    ],
+)
+def test_import_circles_are_reported(
+    checker: ModuleType, tmp_path: Path, files: dict[str, str], members: list[str]
+) -> None:
+    (problem,) = checker.circle_problems(_package(tmp_path, files))
+    assert problem == "import circle: " + " <-> ".join(members)
+
+
+def test_a_tree_without_loops_has_no_circle(checker: ModuleType, tmp_path: Path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "stores/__init__.py": "",
+            "stores/parts.py": "",
+            "stores/compact.py": "from balances.stores.parts import Parts\n",
+            "stores/lsm.py": "from balances.stores.compact import compact\n"
+            "from balances.stores.parts import Parts\n",
+        },
+    )
+    assert checker.circle_problems(root) == []
 
 
 @pytest.mark.parametrize(
@@ -54,7 +115,7 @@ def test_the_project_follows_the_layering(checker: ModuleType) -> None:
                 "blobs/__init__.py": "",
                 "blobs/base.py": "",
             },
-            "balances.chain.client (layer 4) must not import balances.blobs.base",
+            "balances.chain.client (layer 3) must not import balances.blobs.base",
         ),
         (  # a relative import is resolved before judging it
             {
@@ -79,7 +140,7 @@ def test_the_project_follows_the_layering(checker: ModuleType) -> None:
                 "testing/__init__.py": "",
                 "testing/fake.py": "",
             },
-            "balances.api.app (layer 11) must not import balances.testing.fake",
+            "balances.api.app (layer 12) must not import balances.testing.fake",
         ),
     ],
 )

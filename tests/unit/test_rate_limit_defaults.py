@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from balances import BalanceServiceConfig
+from balances.bootstrap import create_client
 from balances.chain.client import StacksClient
-from balances.config import NetworkConfig, default_rate_limit
+from balances.chain.networks import default_rate_limit
+from balances.config import NetworkConfig
 
 
 @pytest.mark.parametrize(
@@ -54,7 +56,7 @@ async def test_a_client_paces_only_where_the_limit_applies() -> None:
         assert own.limiter.interval == 0  # no wait between requests
         hiro = StacksClient(http, "https://api.hiro.so")
         assert hiro.limiter.requests_per_minute == 25
-        keyed = StacksClient.for_network(
-            http, NetworkConfig(api_url="https://api.hiro.so", api_key="k")
+        keyed = create_client(
+            BalanceServiceConfig(networks={"mainnet": {"api_key": "k"}}), http, "mainnet"
         )
         assert keyed.limiter.requests_per_minute == 900

@@ -24,7 +24,7 @@ from balances.blobs.base import (
     Overwrite,
     WriteMode,
 )
-from balances.blobs.factory import DEFAULT_BLOB_URL, open_blob_store, open_configured_store
+from balances.blobs.factory import DEFAULT_BLOB_URL, open_blob_store
 from balances.blobs.health import Problem, StorageHealth, WatchedBlobStore
 from balances.blobs.keys import (
     MAX_KEY_BYTES,
@@ -86,7 +86,6 @@ __all__ = [
     "blob_key_parts",
     "escape_key_part",
     "open_blob_store",
-    "open_configured_store",
     "unescape_key_part",
     "validate_key",
     "validate_prefix",

@@ -11,7 +11,6 @@ from typing import Any
 from balances.blobs.base import BlobStore
 from balances.blobs.local import DEFAULT_ROOT, LocalBlobStore
 from balances.blobs.memory import MemoryBlobStore
-from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
 
 DEFAULT_BLOB_URL = "file://" + DEFAULT_ROOT
@@ -85,19 +84,3 @@ def _open_vercel(rest: str, options: dict[str, Any]) -> BlobStore:
     if not token:
         raise ConfigError("vercel:// needs token= (the BLOB_READ_WRITE_TOKEN value)")
     return VercelBlobStore(str(token), **settings)
-
-
-def open_configured_store(config: BalanceServiceConfig) -> BlobStore:
-    """The store ``config.store_url`` names, with the settings that belong to it
-    (Vercel's token, API URL and the ``blob_cache_control`` max-age)."""
-    options: dict[str, Any] = {}
-    if config.store_url.lower().startswith("vercel:"):
-        token = config.vercel_blob_token
-        options = {
-            "token": None if token is None else token.get_secret_value(),
-            "api_url": config.vercel_blob_api_url,
-            "cache_control_max_age": config.blob_cache_control,
-        }
-        if token is None:
-            raise ConfigError("BALANCES_STORE_URL=vercel:// needs BLOB_READ_WRITE_TOKEN")
-    return open_blob_store(config.store_url, **options)

@@ -40,6 +40,7 @@ from balances.chain.inputs import (
     contract_path,
 )
 from balances.chain.models import Block, ChainTip, ContractInterface, TokenKind, TokenMetadata
+from balances.chain.networks import default_rate_limit
 from balances.chain.ratelimit import Clock, RateLimiter, Sleep
 from balances.chain.retry import RetryPolicy
 from balances.chain.routes import (
@@ -68,11 +69,9 @@ from balances.chain.sip010 import (
 )
 from balances.chain.token_metadata import TokenMetadataMixin
 from balances.chain.transport import ErrorFactory, Request, Transport
-from balances.config import NetworkConfig, default_rate_limit
 from balances.domain import Principal, parse_timestamp
 from balances.errors import (
     ClarityDecodeError,
-    ConfigError,
     ContractCallError,
     ContractNotFoundError,
     EndpointGoneError,
@@ -139,21 +138,6 @@ class StacksClient(HistoryMixin, BlockFeedMixin, TokenMetadataMixin):
             etag_cache_size=etag_cache_size,
         )
         self._versions: dict[str, int] = {}
-
-    @classmethod
-    def for_network(
-        cls, http: httpx.AsyncClient, network: NetworkConfig, **options: Any
-    ) -> StacksClient:
-        """A client for a configured network (its URL, key and rate limit)."""
-        if network.api_url is None:
-            raise ConfigError("the network has no api_url")
-        return cls(
-            http,
-            network.api_url,
-            api_key=network.api_key,
-            requests_per_minute=network.rate_limit,
-            **options,
-        )
 
     @property
     def base_url(self) -> str:

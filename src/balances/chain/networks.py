@@ -1,39 +1,35 @@
-"""Named networks: build a :class:`StacksClient` for ``mainnet``, ``testnet`` or a
-custom network (a devnet, a subnet node) from :class:`BalanceServiceConfig`."""
+"""What is known of the public Stacks networks: their API hosts, their map-based
+tokens and the rate limits Hiro publishes for its hosts. Facts of the chain, not
+settings: :mod:`balances.config` builds its defaults from them."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from urllib.parse import urlsplit
 
-import httpx
+from balances.chain.routes import MAINNET_API_URL
 
-from balances.chain.client import StacksClient
-from balances.config import BalanceServiceConfig, NetworkConfig
-from balances.errors import ConfigError
-
-
-def network_config(config: BalanceServiceConfig, name: str | None = None) -> NetworkConfig:
-    """The settings of network ``name`` (default: the configured ``network``)."""
-    chosen = config.network if name is None else name
-    found = config.networks.get(chosen)
-    if found is None:
-        known = ", ".join(sorted(config.networks))
-        variable = f"BALANCES_NETWORKS__{chosen.upper()}__API_URL"
-        raise ConfigError(
-            f"unknown network {chosen!r}; configured networks: {known}. "
-            f"Configure it with {variable}"
-        )
-    return found
+KNOWN_NETWORK_URLS = {
+    "mainnet": MAINNET_API_URL,
+    "testnet": "https://api.testnet.hiro.so",
+}
+#: Map-based ("subnet") credit tokens read for every address, per network, unless
+#: configured otherwise: no balance endpoint lists them (DESIGN.md section 2).
+KNOWN_MAP_TOKENS: dict[str, tuple[str, ...]] = {
+    "mainnet": ("SP2ZNGJ85ENDY6QRHQ5P2D4FXKGZWCKTB2T0Z55KS.charisma-token-subnet-v1",),
+}
+#: Hiro's published limits: 25 requests a minute without a key, 900 with a free key.
+ANONYMOUS_RATE_LIMIT = 25
+KEYED_RATE_LIMIT = 900
+#: The hosts those limits apply to; any other API (a user's own node) is not paced
+#: unless a limit is configured.
+HIRO_DOMAIN = "hiro.so"
 
 
-def create_client(
-    config: BalanceServiceConfig,
-    http: httpx.AsyncClient,
-    network: str | None = None,
-    **options: Any,
-) -> StacksClient:
-    """A client for ``network`` with its URL, API key and rate limit.
-
-    ``options`` go to :class:`StacksClient` (retry, timeout, clock, sleep, ...).
-    """
-    return StacksClient.for_network(http, network_config(config, network), **options)
+def default_rate_limit(api_url: str, keyed: bool) -> float:
+    """Requests a minute to pace at when none is configured: Hiro's limits on Hiro's
+    hosts, unlimited (``inf``) elsewhere. 429s are honoured either way."""
+    host = (urlsplit(api_url).hostname or "").lower().rstrip(".")
+    if host == HIRO_DOMAIN or host.endswith("." + HIRO_DOMAIN):
+        return KEYED_RATE_LIMIT if keyed else ANONYMOUS_RATE_LIMIT
+    return math.inf

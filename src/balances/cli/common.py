@@ -10,7 +10,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from balances.bootstrap import build_service, load_config
+from balances.bootstrap import load_config
 from balances.config import BalanceServiceConfig
 from balances.errors import BalancesError, ConfigError, ValidationError
 from balances.service.balances import BalanceService
@@ -49,7 +49,7 @@ def run_with_service(
     """Run ``work`` with a service built from ``config``; errors exit cleanly."""
 
     async def main() -> T:
-        async with build_service(config) as service:
+        async with BalanceService(config) as service:
             return await work(service)
 
     try:

@@ -33,11 +33,10 @@ from balances.blobs import (
     Problem,
     StorageHealth,
     WatchedBlobStore,
-    open_configured_store,
 )
 from balances.blobs.health import reportable
+from balances.bootstrap import create_client, open_configured_store, open_price_source
 from balances.chain.history import HistoryReader as HistoryChain
-from balances.chain.networks import create_client
 from balances.chain.protocol import ChainReader
 from balances.config import BalanceServiceConfig, IngestSource, SyncOnRead
 from balances.domain import (
@@ -61,7 +60,7 @@ from balances.errors import (
     ValidationError,
     quoted,
 )
-from balances.prices import HttpPriceSource, PriceSource
+from balances.prices import PriceSource
 from balances.service.history import (
     BalanceHistory,
     HistoricalBalance,
@@ -212,12 +211,9 @@ class BalanceService:
         return self._http
 
     def _own_price_source(self) -> PriceSource | None:
-        prices = self.config.prices
-        if prices.url_template is None:
+        if self.config.prices.url_template is None:
             return None
-        return HttpPriceSource(
-            self._client(), prices.url_template, history_url_template=prices.history_url_template
-        )
+        return open_price_source(self.config, self._client())
 
     async def close(self) -> None:
         for task in list(self._background):

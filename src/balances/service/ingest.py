@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from balances.config import IngestConfig, IngestSource
+from balances.chain.protocol import ChainReader
+from balances.config import BalanceServiceConfig, IngestConfig, IngestSource
 from balances.domain import Principal
 from balances.domain.current import AddressBalances, Stamp
 from balances.errors import BalancesError, ConfigError
@@ -27,10 +28,12 @@ from balances.ingest.rules import anchor_height
 from balances.ingest.runner import IngestRunner
 from balances.ingest.stats import IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
+from balances.stores.cache import TtlLruCache
+from balances.stores.layout import BalanceLayout
 from balances.stores.sharded.store import ShardedStore
-
-if TYPE_CHECKING:
-    from balances.service.balances import BalanceService
+from balances.stores.tracked import TrackedSet
+from balances.sync.catalog import TokenCatalog
+from balances.sync.syncer import Syncer
 
 log = logging.getLogger("balances.ingest")
 
@@ -46,10 +49,23 @@ def ingest_settings(config: IngestConfig) -> IngestSettings:
     )
 
 
+class ServiceParts(Protocol):
+    """The parts of a :class:`~balances.service.BalanceService` ingestion works with."""
+
+    config: BalanceServiceConfig
+    layout: BalanceLayout
+    tracked: TrackedSet
+    catalog: TokenCatalog
+    chain: ChainReader
+    syncer: Syncer
+    cache: TtlLruCache[str, AddressBalances]
+    wall_clock: Callable[[], float]
+
+
 class Ingestion:
     """Ingestion wired to one service; :meth:`start` runs it, :meth:`stop` ends it."""
 
-    def __init__(self, service: BalanceService, source: IngestSource | None = None) -> None:
+    def __init__(self, service: ServiceParts, source: IngestSource | None = None) -> None:
         config = service.config.ingest
         layout = service.layout
         if not isinstance(layout, ShardedStore):
@@ -131,7 +147,7 @@ class Ingestion:
         if cursor is None:
             return list(principals)
         await self.index.refresh()
-        loaded = await self.service.current.load_many(principals)
+        loaded = await self.service.layout.load_many(principals)
         found = []
         for principal in principals:
             height = anchor_height(loaded.get(str(principal)), self.index.maps_of(str(principal)))

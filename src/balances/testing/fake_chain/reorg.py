@@ -14,16 +14,46 @@ the same reorg. The journal gets one :class:`~balances.testing.fake_chain.journa
 from __future__ import annotations
 
 import random
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from balances.testing.fake_chain.blocks import Block
-from balances.testing.fake_chain.journal import ChainReorg
-from balances.testing.fake_chain.records import STX_KEY, FakeChainError, Tx, fake_address
+from balances.testing.fake_chain.blocks import Block, BlockLog
+from balances.testing.fake_chain.engine import BlockDraft
+from balances.testing.fake_chain.journal import ChainJournal, ChainReorg
+from balances.testing.fake_chain.records import STX_KEY, FakeChainError, Tx, TxIntent, fake_address
 
-if TYPE_CHECKING:
-    from balances.testing.fake_chain.engine import BlockDraft
-    from balances.testing.fake_chain.ledger import FakeChain
+
+class ReorgableChain(Protocol):
+    """What a reorg reaches into: the fake chain (:class:`~.ledger.FakeChain`) and its
+    transaction engine, private parts included (a reorg rewrites its history)."""
+
+    network: str
+    blocks: BlockLog
+    journal: ChainJournal
+    _draft: BlockDraft | None
+    _pending_mode: bool
+    _quiet: bool
+    _salt: str
+    _intents: dict[str, TxIntent]
+
+    @property
+    def tip(self) -> Block: ...
+
+    @property
+    def tip_height(self) -> int: ...
+
+    def block(self, time: int | None = None) -> AbstractContextManager[BlockDraft]: ...
+
+    def block_transactions(self, block: Block | str) -> list[Tx]: ...
+
+    def available(self, principal: str) -> int: ...
+
+    def transfer(self, token: str, sender: str, recipient: str, amount: int) -> str: ...
+
+    def _execute(self, intent: TxIntent, draft: BlockDraft) -> None: ...
+
+    def _undo_block(self, height: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +79,7 @@ class _Outcome:
     added: list[str] = field(default_factory=list)
 
 
-def reorganise(chain: FakeChain, depth: int, *, seed: int = 0, keep: float = 0.5) -> Reorg:
+def reorganise(chain: ReorgableChain, depth: int, *, seed: int = 0, keep: float = 0.5) -> Reorg:
     """Replace the top ``depth`` blocks of ``chain`` (see the module docstring)."""
     if chain._draft is not None or chain._pending_mode:
         raise FakeChainError("cannot reorg while a block or the mempool is being built")
@@ -103,7 +133,7 @@ def _choose_kept(rng: random.Random, old_txs: list[list[Tx]], keep: float) -> se
 
 
 def _reinclude(
-    chain: FakeChain, draft: BlockDraft, txs: list[Tx], kept: set[str], outcome: _Outcome
+    chain: ReorgableChain, draft: BlockDraft, txs: list[Tx], kept: set[str], outcome: _Outcome
 ) -> None:
     for tx in txs:
         if tx.tx_id not in kept:
@@ -118,7 +148,11 @@ def _reinclude(
 
 
 def _add_transfer(
-    chain: FakeChain, rng: random.Random, participants: list[str], index: int, outcome: _Outcome
+    chain: ReorgableChain,
+    rng: random.Random,
+    participants: list[str],
+    index: int,
+    outcome: _Outcome,
 ) -> None:
     """One new STX transfer from a participant that can pay, to another (or a newcomer)."""
     funded = [p for p in participants if chain.available(p) >= 2]
