@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version
 from typing import Literal
 
@@ -26,7 +26,7 @@ from balances.config import BalanceServiceConfig
 from balances.errors import BlobStoreError
 from balances.scheduler import BalanceScheduler, scheduler_config
 from balances.service.balances import BalanceService
-from balances.service.ingest import supervise
+from balances.service.ingest import Ingestion, supervise
 from balances.service.series import BalanceSeriesAPI
 
 DESCRIPTION = """Token balances on the Stacks blockchain: STX, SIP-010 tokens and map-based
@@ -114,6 +114,36 @@ def create_app(
     run_ingest = (owned and config.ingest.enabled) if ingest is None else ingest
     ingestion = svc.ingestion_for() if run_ingest else None
 
+    app = FastAPI(
+        title="balances",
+        version=version("balances"),
+        description=DESCRIPTION,
+        lifespan=_lifespan(svc, background, ingestion, owned),
+        dependencies=[Depends(read_tracking_policy)],  # who may track by reading
+        # Our own Prometheus metrics cover requests; FastAPI's OpenTelemetry bridge
+        # would otherwise check the environment on every request of the hot path.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.service = svc
+    app.state.settings = config
+    app.state.series_api = BalanceSeriesAPI(svc)
+    app.state.scheduler = background
+    app.state.anonymous_budget = AnonymousBudget(
+        config.api.anonymous_track_per_minute, config.api.anonymous_track_max
+    )
+    _install_middleware(app, svc)
+    _install_routes(app)
+    return app
+
+
+def _lifespan(
+    svc: BalanceService,
+    background: BalanceScheduler | None,
+    ingestion: Ingestion | None,
+    owned: bool,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Run the scheduler and ingestion while the app serves; close an owned service."""
+
     def leading() -> bool:
         assert background is not None
         return background.lease.holds(time.time())
@@ -136,23 +166,11 @@ def create_app(
             if owned:
                 await svc.close()
 
-    app = FastAPI(
-        title="balances",
-        version=version("balances"),
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        dependencies=[Depends(read_tracking_policy)],  # who may track by reading
-        # Our own Prometheus metrics cover requests; FastAPI's OpenTelemetry bridge
-        # would otherwise check the environment on every request of the hot path.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    app.state.service = svc
-    app.state.settings = config
-    app.state.series_api = BalanceSeriesAPI(svc)
-    app.state.scheduler = background
-    app.state.anonymous_budget = AnonymousBudget(
-        config.api.anonymous_track_per_minute, config.api.anonymous_track_max
-    )
+    return lifespan
+
+
+def _install_middleware(app: FastAPI, svc: BalanceService) -> None:
+    config = svc.config
     app.add_middleware(CachedBalanceFastPath, service=svc)  # inside CORS and metrics
     if config.api.cors_origins:
         app.add_middleware(
@@ -170,6 +188,9 @@ def create_app(
         delivery_paths=routes_ingest.DELIVERY_PATHS,
     )
     install_metrics(app, svc)
+
+
+def _install_routes(app: FastAPI) -> None:
     routers = [
         health_router,
         routes_ingest.router,
@@ -184,7 +205,6 @@ def create_app(
     # The routes in the order they match: a 405 names the methods of its path.
     app.state.api_routes = [route for router in routers for route in router.routes]
     yield_to_literal_routes(app.state.api_routes)
-    return app
 
 
 __all__ = ["create_app"]

@@ -24,7 +24,7 @@ from fastapi import Path, Query
 from balances.domain.principals import PRINCIPAL_PATTERN
 from balances.domain.time import GRANULARITY_PATTERN, PERIOD_PATTERN, TIME_PATTERN
 from balances.domain.tokens import TOKEN_ID_PATTERN
-from balances.service.balances import MAX_BLOCK_HEIGHT
+from balances.service.core import MAX_BLOCK_HEIGHT
 
 PRINCIPAL_FORMAT = "stacks-principal"
 TOKEN_ID_FORMAT = "stacks-token-id"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from balances.api.deps import API_KEY_HEADER, service, settings
-from balances.service.balances import read_tracking
+from balances.service.core import read_tracking
 
 WINDOW_SECONDS = 60.0
 #: Clients remembered at once (the oldest windows are forgotten beyond it).
