@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from balances.chain.events import BlockRef, ChainBlock
 from balances.domain import Principal
-from balances.domain.current import AddressBalances, AddressUpdate, Stamp, TokenKindName, merge
-from balances.errors import BalancesError, ChainError, IngestError
+from balances.domain.current import AddressBalances, Stamp, TokenKindName
+from balances.errors import BalancesError, IngestError
 from balances.ingest.feed import (
     Apply,
     BlockFetcher,
@@ -42,27 +42,21 @@ from balances.ingest.feed import (
     Rollback,
     TipSeen,
 )
+from balances.ingest.folding import block_records, checked_amounts, plan_block, undone_pairs
+from balances.ingest.pair_reads import PairReads
 from balances.ingest.pending import PendingBook
 from balances.ingest.rules import (
-    AlreadyIn,
-    Applied,
-    NeedsRead,
     anchor_height,
-    base_state,
     block_deltas,
-    fold_delta,
-    ingest_stamp,
     map_touches,
-    token_key_of,
 )
 from balances.ingest.stats import IngestStats, IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
-from balances.ingest.window import AppliedBlock, Undo, Window, retraction_records
-from balances.stores.sharded.journal import IngestMark, Record
-from balances.stores.sharded.store import ShardedStore, confirmations
+from balances.ingest.window import AppliedBlock, Window, retraction_records
+from balances.stores.sharded.journal import IngestMark
+from balances.stores.sharded.store import ShardedStore
 
 log = logging.getLogger("balances.ingest")
-Pair = tuple[str, str, TokenKindName]  # (address, token read: stx or contract id, kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +102,7 @@ class Ingestor:
         self.window = Window(self.settings.window)
         self.pending = PendingBook()
         self.stats = IngestStats()
+        self.reads = PairReads(reader, self.settings, self.stats, sleep)
         self._wall = wall_clock
         self._clock = clock
         self._sleep = sleep
@@ -137,19 +132,8 @@ class Ingestor:
         return None if self._cursor is None else self._cursor.anchored_from
 
     def status(self) -> IngestStatus:
-        lag_blocks = lag_seconds = None
-        tip = self.stats.source_tip
-        if self._cursor is not None and tip is not None:
-            lag_blocks = max(0, tip[0] - self._cursor.height)
-            lag_seconds = max(0.0, tip[1] - self._cursor.block_time)
-        return IngestStatus(
-            self.running,
-            self.source,
-            self._cursor,
-            lag_blocks,
-            lag_seconds,
-            self.store.staged,
-            self.stats,
+        return IngestStatus.of(
+            self.running, self.source, self._cursor, self.store.staged, self.stats
         )
 
     def healthy(self) -> bool:
@@ -250,25 +234,8 @@ class Ingestor:
         touched = map_touches(block, self.index.follows, self.index.map_tokens())
         addresses = sorted(set(deltas) | {address for address, _ in touched})
         loaded = await self._load(addresses)
-        amounts: dict[str, dict[str, tuple[int, TokenKindName]]] = {a: {} for a in addresses}
-        reads: set[Pair] = {(address, contract, "map") for address, contract in touched}
-        for address, assets in deltas.items():
-            balances = loaded.get(address)
-            for asset, delta in assets.items():
-                key, kind = token_key_of(asset, balances)
-                outcome = fold_delta(
-                    base_state(balances, key, kind), delta, block.height, anchored_from
-                )
-                if isinstance(outcome, Applied):
-                    amounts[address][key] = (outcome.amount, kind)
-                elif isinstance(outcome, NeedsRead):
-                    if outcome.reason == "drift":
-                        self.stats.drift_found[kind] += 1
-                    if "::" not in key:  # a multi-asset contract's token cannot be pinned
-                        reads.add((address, key, kind))
-                else:
-                    assert isinstance(outcome, AlreadyIn)
-        read = await self._read_pairs(reads, block.ref)
+        amounts, reads = plan_block(block, deltas, touched, loaded, anchored_from, self.stats)
+        read = await self.reads.read(reads, block.ref)
         for (address, key, kind), amount in read.items():
             amounts[address][key] = (amount, kind)
         applied = AppliedBlock(block.ref, block.parent, block.time)
@@ -296,26 +263,7 @@ class Ingestor:
     ) -> list[str]:
         """Merge each address's amounts as of ``block`` and stage the records; fills
         the block's undo log; returns the addresses whose balances moved."""
-        records: list[Record] = []
-        changed: list[str] = []
-        for address, found in amounts.items():
-            if not found:
-                continue
-            current = loaded.get(address)
-            bases = {key: base_state(current, key, kind) for key, (_, kind) in found.items()}
-            stamp = ingest_stamp(block.time, block.height, bases)
-            update = AddressUpdate(address, stamp, dict(found), confirm=True)
-            merged = merge(current, update)
-            kept = (*merged.changes, *confirmations(update, merged))
-            if not kept:
-                continue
-            records.append(Record(address, kept))
-            for change in kept:
-                before = None if current is None else current.tokens.get(change.key)
-                after = merged.balances.tokens[change.key]
-                applied.undo.append(Undo(address, change.key, change.kind, before, after))
-            if merged.changes:
-                changed.append(address)
+        records, changed = block_records(block, loaded, amounts, applied)
         if records:
             self.store.stage(records)
             self._staged_since = self._staged_since or self._clock()
@@ -332,39 +280,6 @@ class Ingestor:
         )
         self._confirmed_at = self._wall()
         self.stats.applied_at = self._wall()
-
-    # --- reads as of a block -----------------------------------------------------------
-
-    async def _read_pairs(self, pairs: Iterable[Pair], at: BlockRef) -> dict[Pair, int]:
-        """Each pair's amount exactly as of block ``at``; raises IngestError when one
-        cannot be read (the block is then not applied)."""
-        wanted = sorted(pairs)
-        if not wanted:
-            return {}
-        if at.index_hash is None:
-            raise IngestError(f"block {at.label} has no index hash to read balances at")
-        gate = asyncio.Semaphore(self.settings.read_concurrency)
-
-        async def one(pair: Pair) -> int:
-            async with gate:
-                return await self._read_one(pair, at.index_hash or "")
-
-        values = await asyncio.gather(*(one(pair) for pair in wanted))
-        return dict(zip(wanted, values, strict=True))
-
-    async def _read_one(self, pair: Pair, index_hash: str) -> int:
-        address, token, _ = pair
-        delay = 0.5
-        for attempt in range(self.settings.read_attempts):
-            try:
-                return await self.reader.get_balance_at(address, token, index_hash)
-            except ChainError as error:
-                self.stats.reads_failed += 1
-                if attempt + 1 == self.settings.read_attempts:
-                    raise IngestError(f"reading {token} of {address} failed: {error}") from error
-                await self._sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
 
     # --- reorgs, gaps, fallback -----------------------------------------------------------
 
@@ -404,24 +319,10 @@ class Ingestor:
         base = self.window.tip
         assert self._cursor is not None
         anchored = self._cursor.anchored_from
-        if base is not None:
-            self._cursor = IngestMark(
-                base.ref.height,
-                base.ref.block_hash,
-                base.ref.index_hash,
-                base.time,
-                anchored,
-                self.source,
-            )
-        else:
-            self._cursor = IngestMark(
-                fork.height,
-                fork.block_hash,
-                fork.index_hash,
-                blocks[-1].time,
-                anchored,
-                self.source,
-            )
+        ref, at = (base.ref, base.time) if base is not None else (fork, blocks[-1].time)
+        self._cursor = IngestMark(
+            ref.height, ref.block_hash, ref.index_hash, at, anchored, self.source
+        )
         addresses = sorted({record.address for record in records})
         log.warning("reorg: undid %d blocks down to %s", len(blocks), fork.label)
         await self._verify_undo(blocks, fork)
@@ -430,23 +331,12 @@ class Ingestor:
     async def _verify_undo(self, blocks: list[AppliedBlock], fork: BlockRef) -> None:
         """Re-read (as of the fork point) the pairs the undone blocks set, up to the
         budget; a difference is drift, repaired by the read."""
-        pairs: dict[tuple[str, str], TokenKindName] = {}
-        for block in blocks:
-            for undo in block.undo:
-                if "::" not in undo.key:
-                    pairs[(undo.address, undo.key)] = undo.kind
-        chosen = sorted(pairs)[: self.settings.reorg_reads]
+        chosen = undone_pairs(blocks, self.settings.reorg_reads)
         if not chosen or fork.index_hash is None:
             return
-        read = await self._read_pairs([(a, k, pairs[(a, k)]) for a, k in chosen], fork)
+        read = await self.reads.read(chosen, fork)
         loaded = await self._load(sorted({address for address, _, _ in read}))
-        amounts: dict[str, dict[str, tuple[int, TokenKindName]]] = {}
-        for (address, key, kind), amount in read.items():
-            state = base_state(loaded.get(address), key, kind)
-            if state is None or state.amount != amount:
-                self.stats.drift_found[kind] += 1
-                self.stats.drift_repaired[kind] += 1
-            amounts.setdefault(address, {})[key] = (amount, kind)
+        amounts = checked_amounts(read, loaded, self.stats)
         assert self._cursor is not None
         fork_block = ChainBlock(fork, BlockRef(fork.height - 1), self._cursor.block_time)
         self._stage(fork_block, loaded, amounts, AppliedBlock(fork, fork, fork_block.time))

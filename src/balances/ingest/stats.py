@@ -43,6 +43,18 @@ class IngestStatus:
     staged: int
     stats: IngestStats
 
+    @classmethod
+    def of(
+        cls, running: bool, source: str, cursor: IngestMark | None, staged: int, stats: IngestStats
+    ) -> IngestStatus:
+        """The status at ``cursor``, with its lag behind the tip the source last showed."""
+        lag_blocks = lag_seconds = None
+        tip = stats.source_tip
+        if cursor is not None and tip is not None:
+            lag_blocks = max(0, tip[0] - cursor.height)
+            lag_seconds = max(0.0, tip[1] - cursor.block_time)
+        return cls(running, source, cursor, lag_blocks, lag_seconds, staged, stats)
+
     def as_dict(self) -> dict[str, Any]:
         cursor = self.cursor
         stats = self.stats

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Self
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,164 +35,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-API_PREFIX = "/api/blob"
-_COMMON = frozenset({"authorization", "x-api-version", "x-vercel-blob-store-id"}) | {
-    "x-api-blob-request-id",
-    "x-api-blob-request-attempt",
-}
-_PUT_HEADERS = frozenset({"x-vercel-blob-access", "x-content-type", "x-add-random-suffix"}) | {
-    "x-allow-overwrite",
-    "x-cache-control-max-age",
-    "x-if-match",
-}
-# Query parameters each call may carry, in the order the SDK writes them.
-_QUERY_ORDER: dict[str, tuple[str, ...]] = {
-    "put": ("pathname",),
-    "head": ("url",),
-    "list": ("limit", "prefix", "cursor", "mode"),
-    "delete": (),
-}
-_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-._")
-_VIOLATION = "stand-in: not what @vercel/blob sends: "
-_EXISTS = (
-    "This blob already exists, use `allowOverwrite: true` if you want to overwrite it. "
-    "Or `addRandomSuffix: true` to generate a unique filename."
+from balances.testing.vercel_wire import (
+    API_PREFIX,
+    EXISTS,
+    VIOLATION,
+    Fault,
+    RecordedRequest,
+    RefusedError,
+    StandInState,
+    StoredBlob,
+    check_headers,
+    check_put_options,
+    check_query,
+    op_of,
+    violation,
 )
 
 
-class RefusedError(Exception):
-    """A request the stand-in refuses; becomes a JSON error answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _violation(message: str) -> RefusedError:
-    """A request that is not what the SDK sends: 400, recorded as a violation."""
-    return RefusedError(400, "bad_request", _VIOLATION + message)
-
-
-@dataclass
-class StoredBlob:
-    data: bytes
-    etag: str
-    content_type: str
-    uploaded_at: datetime
-    cache_max_age: int
-
-
-@dataclass
-class Fault:
-    """Answer the next ``times`` requests of ``ops`` with an error."""
-
-    status: int
-    code: str
-    ops: frozenset[str]
-    times: int = 1
-    retry_after: str | None = None
-    after_commit: bool = False  # puts only: apply the write, then fail
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as received, with the status it got.
-
-    ``violation`` says why the request was refused as not matching the SDK's format.
-    """
-
-    op: str
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    status: int
-    violation: str | None
-
-
-@dataclass
-class _State:
-    store_id: str
-    token: str
-    access: str
-    cdn_cache: bool
-    blobs: dict[str, StoredBlob] = field(default_factory=dict)
-    cdn: dict[str, StoredBlob] = field(default_factory=dict)
-    faults: list[Fault] = field(default_factory=list)
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def form_value(value: str) -> str:
-    """URLSearchParams' encoding, written independently of the client's."""
-    encoded = value.encode("utf-8")
-    return "".join(chr(b) if b in _FORM_SAFE else f"%{b:02X}" for b in encoded).replace("%20", "+")
-
-
-def _op_of(method: str, path: str, raw_query: str, access: str) -> str:
-    routes = {("PUT", API_PREFIX + "/"): "put", ("POST", API_PREFIX + "/delete"): "delete"}
-    if (method, path) in routes:
-        return routes[(method, path)]
-    if method == "GET" and path == API_PREFIX:
-        return "head" if raw_query.startswith("url=") else "list"
-    if method == "GET" and path.startswith(f"/{access}/"):
-        return "get"
-    raise _violation(f"no such route {method} {path}")
-
-
-def _check_query(op: str, raw: str) -> dict[str, str]:
-    pairs = parse_qsl(raw, keep_blank_values=True)
-    names = [name for name, _ in pairs]
-    allowed = _QUERY_ORDER[op]
-    positions = [allowed.index(name) if name in allowed else -1 for name in names]
-    if -1 in positions or positions != sorted(set(positions)):
-        raise _violation(f"query {names} is not what the SDK sends")
-    if "&".join(f"{name}={form_value(value)}" for name, value in pairs) != raw:
-        raise _violation(f"query {raw!r} is not URLSearchParams")
-    return dict(pairs)
-
-
-def _check_headers(state: _State, op: str, headers: dict[str, str]) -> None:
-    if not headers.get("authorization", "").startswith("Bearer vercel_blob_rw_"):
-        raise _violation("authorization must be 'Bearer <read-write token>'")
-    expected = {"x-api-version": "12", "x-vercel-blob-store-id": state.store_id}
-    for name, value in expected.items():
-        if headers.get(name) != value:
-            raise _violation(f"header {name} must be {value!r}")
-    if headers["authorization"] != f"Bearer {state.token}":
-        raise RefusedError(403, "forbidden", "Access denied, please provide a valid token")
-    request_id = re.escape(state.store_id) + r":\d{13}:[0-9a-f]{1,16}"
-    if not re.fullmatch(request_id, headers.get("x-api-blob-request-id", "")):
-        raise _violation("bad x-api-blob-request-id")
-    if not re.fullmatch(r"0|[1-9]\d*", headers.get("x-api-blob-request-attempt", "")):
-        raise _violation("bad x-api-blob-request-attempt")
-    allowed = _COMMON | _PUT_HEADERS if op == "put" else _COMMON
-    extra = [name for name in headers if name.startswith("x-") and name not in allowed]
-    if extra:
-        raise _violation(f"unexpected headers {extra}")
-    content_type = headers.get("content-type")
-    wanted = {"put": (None, "text/plain;charset=UTF-8"), "delete": ("application/json",)}
-    if content_type not in wanted.get(op, (None,)):
-        raise _violation(f"content-type {content_type!r} for {op}")
-
-
-def _check_put_options(state: _State, headers: dict[str, str]) -> None:
-    if headers.get("x-vercel-blob-access") != state.access:
-        raise _violation(f"this store's access is {state.access}")
-    for name in ("x-add-random-suffix", "x-allow-overwrite"):
-        if headers.get(name, "0") not in ("0", "1"):
-            raise _violation(f"{name} must be 0 or 1")
-    if headers.get("x-add-random-suffix") == "1":
-        raise _violation("random suffixes are not modelled")
-    age = headers.get("x-cache-control-max-age", "2592000")
-    if not age.isdigit() or int(age) < 60:
-        raise _violation("cacheControlMaxAge must be >= 60")
-    if headers.get("x-if-match") == "":
-        raise _violation("empty x-if-match")
-
-
-def _take_fault(state: _State, op: str) -> Fault | None:
+def _take_fault(state: StandInState, op: str) -> Fault | None:
     for fault in state.faults:
         if op in fault.ops and fault.times > 0:
             fault.times -= 1
@@ -211,14 +69,16 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
 
 
-def _pathname_of(state: _State, url_or_pathname: str) -> str:
+def _pathname_of(state: StandInState, url_or_pathname: str) -> str:
     if url_or_pathname.startswith(("http://", "https://")):
         path = urlsplit(url_or_pathname).path
         return unquote(path.removeprefix(f"/{state.access}/"))
     return url_or_pathname
 
 
-def _describe(request: Request, state: _State, pathname: str, blob: StoredBlob) -> dict[str, Any]:
+def _describe(
+    request: Request, state: StandInState, pathname: str, blob: StoredBlob
+) -> dict[str, Any]:
     url = f"{str(request.base_url).rstrip('/')}/{state.access}/{quote(pathname)}"
     return {
         "url": url,
@@ -233,18 +93,18 @@ def _describe(request: Request, state: _State, pathname: str, blob: StoredBlob) 
     }
 
 
-def _put(request: Request, state: _State, query: dict[str, str], body: bytes) -> Response:
+def _put(request: Request, state: StandInState, query: dict[str, str], body: bytes) -> Response:
     headers = request.headers
-    _check_put_options(state, dict(headers))
+    check_put_options(state, dict(headers))
     pathname = query.get("pathname", "")
     if not pathname or len(pathname) > 950 or "//" in pathname:
-        raise _violation("invalid pathname")
+        raise violation("invalid pathname")
     current = state.blobs.get(pathname)
     if_match = headers.get("x-if-match")
     if if_match is not None and (current is None or current.etag != if_match):
         raise RefusedError(412, "precondition_failed", "The ETag does not match (x-if-match)")
     if current is not None and headers.get("x-allow-overwrite") != "1":
-        raise RefusedError(400, "bad_request", _EXISTS)
+        raise RefusedError(400, "bad_request", EXISTS)
     blob = StoredBlob(
         data=body,
         etag=f'"{uuid.uuid4().hex}"',
@@ -258,7 +118,7 @@ def _put(request: Request, state: _State, query: dict[str, str], body: bytes) ->
     return JSONResponse({name: description[name] for name in keep})
 
 
-def _head(request: Request, state: _State, query: dict[str, str]) -> Response:
+def _head(request: Request, state: StandInState, query: dict[str, str]) -> Response:
     pathname = _pathname_of(state, query["url"])
     blob = state.blobs.get(pathname)
     if blob is None:
@@ -266,9 +126,9 @@ def _head(request: Request, state: _State, query: dict[str, str]) -> Response:
     return JSONResponse(_describe(request, state, pathname, blob))
 
 
-def _list(request: Request, state: _State, query: dict[str, str]) -> Response:
+def _list(request: Request, state: StandInState, query: dict[str, str]) -> Response:
     if query.get("mode", "expanded") != "expanded":
-        raise _violation("folded listings are not modelled")
+        raise violation("folded listings are not modelled")
     limit = int(query.get("limit", "1000")) if query.get("limit", "1").isdigit() else 0
     if not 1 <= limit <= 1000:
         raise RefusedError(400, "bad_request", "limit must be between 1 and 1000")
@@ -288,23 +148,23 @@ def _list(request: Request, state: _State, query: dict[str, str]) -> Response:
     return JSONResponse(body)
 
 
-def _delete(state: _State, body: bytes) -> Response:
+def _delete(state: StandInState, body: bytes) -> Response:
     try:
         parsed = json.loads(body)
     except ValueError:
-        raise _violation("body is not JSON") from None
+        raise violation("body is not JSON") from None
     canonical = json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()
     urls = parsed.get("urls") if isinstance(parsed, dict) and len(parsed) == 1 else None
     if not isinstance(urls, list) or not urls or canonical != body:
-        raise _violation("body must be JSON.stringify({urls: [...]})")
+        raise violation("body must be JSON.stringify({urls: [...]})")
     if not all(isinstance(url, str) and url for url in urls):
-        raise _violation("urls must be non-empty strings")
+        raise violation("urls must be non-empty strings")
     for url in urls:
         state.blobs.pop(_pathname_of(state, url), None)
     return JSONResponse({})
 
 
-def _read(request: Request, state: _State, path: str) -> Response:
+def _read(request: Request, state: StandInState, path: str) -> Response:
     token_ok = request.headers.get("authorization") == f"Bearer {state.token}"
     if state.access == "private" and not token_ok:
         raise RefusedError(403, "forbidden", "private blobs need the store's token")
@@ -324,18 +184,18 @@ def _read(request: Request, state: _State, path: str) -> Response:
 
 
 async def _handle(request: Request) -> Response:
-    state: _State = request.app.state.vercel
+    state: StandInState = request.app.state.vercel
     raw_query = request.scope["query_string"].decode("latin-1")
     body = await request.body()
     headers = dict(request.headers)
     op, violation = "?", None
     try:
-        op = _op_of(request.method, request.url.path, raw_query, state.access)
+        op = op_of(request.method, request.url.path, raw_query, state.access)
         with state.lock:
             response = _serve(request, state, op, raw_query, headers, body)
     except RefusedError as rejection:
-        if rejection.message.startswith(_VIOLATION):
-            violation = rejection.message.removeprefix(_VIOLATION)
+        if rejection.message.startswith(VIOLATION):
+            violation = rejection.message.removeprefix(VIOLATION)
         response = _error(rejection.status, rejection.code, rejection.message)
     seen = (op, request.method, request.url.path, raw_query, headers, body)
     entry = RecordedRequest(*seen, response.status_code, violation)
@@ -345,14 +205,14 @@ async def _handle(request: Request) -> Response:
 
 
 def _serve(
-    request: Request, state: _State, op: str, raw: str, headers: dict[str, str], body: bytes
+    request: Request, state: StandInState, op: str, raw: str, headers: dict[str, str], body: bytes
 ) -> Response:
     query: dict[str, str] = {}
     if op != "get":
-        _check_headers(state, op, headers)
-        query = _check_query(op, raw)
+        check_headers(state, op, headers)
+        query = check_query(op, raw)
         if op in ("head", "list") and body:
-            raise _violation(f"{op} has no body")
+            raise violation(f"{op} has no body")
     fault = _take_fault(state, op)
     if fault is not None and not fault.after_commit:
         return _fault_response(fault)
@@ -369,7 +229,7 @@ def _serve(
     return _fault_response(fault) if fault is not None else response
 
 
-def create_app(state: _State) -> Starlette:
+def create_app(state: StandInState) -> Starlette:
     """The ASGI app; one catch-all route so the path is checked to the last slash."""
     app = Starlette(routes=[Route("/{path:path}", _handle, methods=["GET", "PUT", "POST"])])
     app.state.vercel = state
@@ -383,7 +243,7 @@ class VercelBlobStandIn:
         self, *, store_id: str = "teststore123", access: str = "public", cdn_cache: bool = True
     ) -> None:
         token = f"vercel_blob_rw_{store_id}_SECRETSECRET"
-        self._state = _State(store_id, token, access, cdn_cache)
+        self._state = StandInState(store_id, token, access, cdn_cache)
         self.app = create_app(self._state)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
