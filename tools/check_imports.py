@@ -21,6 +21,10 @@ PACKAGE = "balances"
 ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 
 # (rank, group prefixes). A group is one unit: its members may import each other.
+# Inside ``stores`` and ``service`` the rows state the direction too: the stores'
+# shared parts, then what each stores, then the layouts built on them; the service's
+# views and readers, its core (wiring and the read path), then each layer of
+# ``BalanceService`` on the one below, then the series API over it.
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("errors",)),
     (1, ("chain.c32",)),
@@ -29,18 +33,36 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("blobs",)),
     (3, ("prices",)),
     (4, ("config",)),  # settings; builds its defaults from chain.networks' facts
-    (5, ("stores",)),
-    (6, ("sync",)),
-    (7, ("ingest",)),  # folds blocks into the stores; reads pairs through the syncer's chain
-    (8, ("bootstrap",)),  # settings -> concrete store, chain client, price source
-    (9, ("service",)),
-    (10, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
-    (11, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
-    (11, ("doctor",)),  # verifies every blob kind, repairs through the service
-    (12, ("api",)),
-    (12, ("testing",)),
-    (13, ("cli", "__main__")),
-    (14, ("",)),  # balances/__init__.py: the curated public API
+    # shared parts of every store (any other stores module not listed below too)
+    (5, ("stores", "stores.cache", "stores.encoding", "stores.document", "stores.quarantine")),
+    (5, ("stores.layout",)),  # the protocols every layout meets
+    (6, ("stores.tracked",)),
+    (6, ("stores.tokens",)),
+    (6, ("stores.prices",)),
+    (6, ("stores.sharded",)),  # the default layout: journal, shards, manifest, compaction
+    (7, ("stores.spec",)),  # the original layout, sharing the sharded layout's documents
+    (8, ("stores.layouts",)),  # chooses a layout from the settings
+    (9, ("sync",)),
+    (10, ("ingest",)),  # folds blocks into the stores; reads pairs through the syncer's chain
+    (11, ("bootstrap",)),  # settings -> concrete store, chain client, price source
+    (12, ("service.views",)),
+    (12, ("service.history",)),
+    (12, ("service.ingest",)),
+    (13, ("service.core",)),
+    (13, ("service.aggregates",)),
+    (14, ("service.reads",)),
+    (15, ("service.bulk",)),
+    (16, ("service.history_api",)),
+    (17, ("service.balances",)),
+    (18, ("service.series",)),
+    (19, ("service",)),  # the package: BalanceService and BalanceSeriesAPI
+    (20, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
+    (21, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
+    (21, ("doctor",)),  # verifies every blob kind, repairs through the service
+    (22, ("api",)),
+    (22, ("testing",)),
+    (23, ("cli", "__main__")),
+    (24, ("",)),  # balances/__init__.py: the curated public API
 ]
 
 

@@ -133,6 +133,24 @@ def test_a_tree_without_loops_has_no_circle(checker: ModuleType, tmp_path: Path)
             },
             "balances.errors (layer 0) must not import balances.domain",
         ),
+        (  # the default layout must not lean on the spec layout built above it
+            {
+                "stores/__init__.py": "",
+                "stores/sharded/__init__.py": "",
+                "stores/sharded/compact.py": "from balances.stores.spec.store import S\n",
+                "stores/spec/__init__.py": "",
+                "stores/spec/store.py": "",
+            },
+            "balances.stores.sharded.compact (layer 6) must not import balances.stores.spec.store",
+        ),
+        (  # the service's core must not call up into the methods built on it
+            {
+                "service/__init__.py": "",
+                "service/core.py": "from balances.service.balances import BalanceService\n",
+                "service/balances.py": "",
+            },
+            "balances.service.core (layer 13) must not import balances.service.balances",
+        ),
         (  # the API must not use the test doubles
             {
                 "api/__init__.py": "",
@@ -140,7 +158,7 @@ def test_a_tree_without_loops_has_no_circle(checker: ModuleType, tmp_path: Path)
                 "testing/__init__.py": "",
                 "testing/fake.py": "",
             },
-            "balances.api.app (layer 12) must not import balances.testing.fake",
+            "balances.api.app (layer 22) must not import balances.testing.fake",
         ),
     ],
 )
