@@ -14,7 +14,8 @@ from balances.domain import Principal
 from balances.domain.current import AddressUpdate, Stamp
 from balances.errors import IngestError
 from balances.ingest.feed import Apply, Rollback, TipSeen
-from balances.ingest.ingestor import Ingestor, IngestSettings
+from balances.ingest.ingestor import Ingestor
+from balances.ingest.settings import IngestSettings
 from balances.ingest.tracked_index import TrackedIndex
 from balances.stores.sharded.parts import LsmSettings
 from balances.stores.sharded.store import ShardedStore

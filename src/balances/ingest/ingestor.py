@@ -27,7 +27,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 
 from balances.chain.events import BlockRef, ChainBlock
 from balances.domain import Principal
@@ -50,6 +49,7 @@ from balances.ingest.rules import (
     block_deltas,
     map_touches,
 )
+from balances.ingest.settings import IngestSettings
 from balances.ingest.stats import IngestStats, IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
 from balances.ingest.window import AppliedBlock, Window, retraction_records
@@ -57,22 +57,6 @@ from balances.stores.sharded.journal import IngestMark
 from balances.stores.sharded.store import ShardedStore
 
 log = logging.getLogger("balances.ingest")
-
-
-@dataclass(frozen=True, slots=True)
-class IngestSettings:
-    flush_seconds: float = 50.0
-    #: A cursor-only segment is written when nothing changed for this long.
-    mark_seconds: float = 600.0
-    window: int = 128
-    max_lag_blocks: int = 720
-    #: Ingestion vouches for freshness only while it is this close to the tip.
-    fresh_lag_blocks: int = 12
-    fresh_seconds: float = 120.0
-    read_concurrency: int = 8
-    read_attempts: int = 4
-    #: Pairs re-read to verify a reorg's undo (the rest trust the undo).
-    reorg_reads: int = 200
 
 
 class Ingestor:

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
 
 from balances.chain.events import BlockRef
 from balances.domain.current import TokenKindName
 from balances.errors import ChainError, IngestError
 from balances.ingest.feed import PairReader
+from balances.ingest.settings import IngestSettings
 from balances.ingest.stats import IngestStats
 
 Pair = tuple[str, str, TokenKindName]  # (address, token read: stx or contract id, kind)
-
-
-class ReadSettings(Protocol):
-    @property
-    def read_concurrency(self) -> int: ...
-
-    @property
-    def read_attempts(self) -> int: ...
 
 
 class PairReads:
@@ -30,7 +22,7 @@ class PairReads:
     def __init__(
         self,
         reader: PairReader,
-        settings: ReadSettings,
+        settings: IngestSettings,
         stats: IngestStats,
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:

@@ -19,13 +19,14 @@ from balances.config import BalanceServiceConfig, IngestConfig, IngestSource
 from balances.domain import Principal
 from balances.domain.current import AddressBalances, Stamp
 from balances.errors import BalancesError, ConfigError
-from balances.ingest.ingestor import Ingestor, IngestSettings
+from balances.ingest.ingestor import Ingestor
 from balances.ingest.pending import PendingAmounts
 from balances.ingest.pull import ApiBlockFetcher, PullSettings
 from balances.ingest.push import PushQueue
 from balances.ingest.reconciler import Reconciler
 from balances.ingest.rules import anchor_height
 from balances.ingest.runner import IngestRunner
+from balances.ingest.settings import IngestSettings
 from balances.ingest.stats import IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
 from balances.stores.cache import TtlLruCache

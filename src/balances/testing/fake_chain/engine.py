@@ -21,11 +21,12 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from balances.domain import MAX_AMOUNT, Principal
-from balances.testing.fake_chain.accounts import AccountBook, BlockChanges, LockRecord
+from balances.testing.fake_chain.accounts import AccountBook, LockRecord
 from balances.testing.fake_chain.blocks import Block, BlockLog
+from balances.testing.fake_chain.drafts import AppliedChanges, BlockDraft, Pending
 from balances.testing.fake_chain.journal import (
     DROP_REASONS,
     BlockApplied,
@@ -48,39 +49,6 @@ from balances.testing.fake_chain.signing import TxPlan, sign
 from balances.testing.fake_chain.txwire import U64_LIMIT
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A transaction in the mempool (``receipt_time`` on the chain's clock)."""
-
-    intent: TxIntent
-    receipt_time: int
-    receipt_block_height: int
-
-
-@dataclass(slots=True)
-class BlockDraft:
-    """The block being built: its height, time and the transactions so far."""
-
-    height: int
-    time: int
-    intents: list[TxIntent] = field(default_factory=list)
-    changes: BlockChanges = field(default_factory=BlockChanges)
-    nonces_before: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def tx_ids(self) -> tuple[str, ...]:
-        return tuple(intent.tx_id for intent in self.intents)
-
-
-@dataclass(slots=True)
-class _Applied:
-    """What a canonical block changed, to undo it in a reorg."""
-
-    changes: BlockChanges
-    nonces_before: dict[str, int]
-    indexed: list[str]  # principals whose transaction lists got an entry
-
-
 class TxEngine:
     """Transactions, blocks and mempool of a fake chain (mixed into ``FakeChain``)."""
 
@@ -96,7 +64,7 @@ class TxEngine:
         self._block_txs: dict[str, list[Tx]] = {}  # block hash -> its transactions
         self._by_principal: dict[str, list[Tx]] = {}
         self._nonces: Counter[str] = Counter()
-        self._applied: dict[int, _Applied] = {}  # canonical height -> undo record
+        self._applied: dict[int, AppliedChanges] = {}  # canonical height -> undo record
         self._draft: BlockDraft | None = None
         self._pending_mode = False
         self._submitted: list[str] = []
@@ -366,7 +334,7 @@ class TxEngine:
             for principal in sorted(tx.involved):
                 self._by_principal.setdefault(principal, []).append(tx)
                 indexed.append(principal)
-        self._applied[block.height] = _Applied(draft.changes, draft.nonces_before, indexed)
+        self._applied[block.height] = AppliedChanges(draft.changes, draft.nonces_before, indexed)
         if not self._quiet:
             self.journal.append(BlockApplied(block))
         return block

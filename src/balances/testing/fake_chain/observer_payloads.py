@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from balances.testing.fake_chain.blocks import Block
-    from balances.testing.fake_chain.engine import Pending
+    from balances.testing.fake_chain.drafts import Pending
     from balances.testing.fake_chain.ledger import FakeChain
 
 

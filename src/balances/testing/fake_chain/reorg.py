@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from balances.testing.fake_chain.blocks import Block, BlockLog
-from balances.testing.fake_chain.engine import BlockDraft
+from balances.testing.fake_chain.drafts import BlockDraft
 from balances.testing.fake_chain.journal import ChainJournal, ChainReorg
 from balances.testing.fake_chain.records import STX_KEY, FakeChainError, Tx, TxIntent, fake_address
 

@@ -38,7 +38,7 @@ from balances.testing.fake_chain.records import (
 from balances.testing.fake_chain.txwire import MEMO_LENGTH, payload_offset
 
 if TYPE_CHECKING:
-    from balances.testing.fake_chain.engine import Pending
+    from balances.testing.fake_chain.drafts import Pending
     from balances.testing.fake_chain.ledger import FakeChain
 
 MICROBLOCK_SEQUENCE_NONE = 2_147_483_647
