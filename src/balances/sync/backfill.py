@@ -74,7 +74,7 @@ _Body = dict[str, Any]
 
 
 class HistoryWriter(Protocol):
-    """Where backfilled points go: any :class:`~balances.stores.history.BalanceLayout`."""
+    """Where backfilled points go: any :class:`~balances.stores.layout.BalanceLayout`."""
 
     async def record_history(self, address: Principal, changes: Sequence[Change]) -> None: ...
 

@@ -2,7 +2,7 @@
 
 Facts are learned lazily and once: a native token's kind and asset name come free
 with a balance listing; an unknown contract costs one ``/v2/contracts/interface``
-read. Kinds go to the :class:`~balances.stores.tokens.TokenRegistry` blob in one
+read. Kinds go to the :class:`~balances.stores.tokens.registry.TokenRegistry` blob in one
 write per batch. Display metadata (decimals, symbol) never holds up an answer:
 :meth:`TokenCatalog.display_infos` answers with what is known and has the
 :class:`~balances.sync.metadata.MetadataFetcher` fetch the rest in the background,

@@ -2,7 +2,7 @@
 
 A damaged manifest is rebuilt from the listing (:mod:`.rebuild`) before a
 write pass writes. A write pass (a sync batch, an ingestion flush, compaction)
-that meets a damaged data blob moves it under ``quarantine/`` (:mod:`.quarantine`)
+that meets a damaged data blob moves it under ``quarantine/`` (:mod:`balances.stores.quarantine`)
 instead of failing on it forever, and goes on:
 
 - a **journal segment**: its records are lost and nothing says whose they were,

@@ -5,7 +5,7 @@ It holds what the background fetcher (:mod:`balances.sync.metadata`) and the bul
 seed (``balances tokens sync``) learned, for tokens whose kind may not be known yet
 (the Token Metadata API lists every SIP-010 token; it does not say which are
 ``define-fungible-token`` tokens and which map-based). The catalog completes a
-:class:`~balances.stores.tokens.TokenInfo` from it. Entries are only added or
+:class:`~balances.stores.tokens.registry.TokenInfo` from it. Entries are only added or
 refreshed, never forgotten, so racing writers converge.
 """
 
