@@ -184,6 +184,19 @@ class IngestError(BalancesError):
     what it falls back to)."""
 
 
+class FeedGoneError(BalancesError):
+    """A change-feed position the feed no longer holds (past retention, or lost in a
+    writer's crash): the consumer re-reads the snapshot and resumes from ``resume_after``."""
+
+    def __init__(self, message: str, *, resume_after: int) -> None:
+        super().__init__(message)
+        self.resume_after = resume_after
+
+
+class FeedUnavailableError(BalancesError):
+    """This service keeps no change feed (the spec layout, or the feed is disabled)."""
+
+
 class PriceSourceError(BalancesError):
     """The USD price source failed, or answered something that is not a price."""
 

@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from balances.api import dashboard, routes_balances, routes_bulk, routes_history, routes_ingest
+from balances.api import (
+    dashboard,
+    routes_balances,
+    routes_bulk,
+    routes_history,
+    routes_ingest,
+    routes_stream,
+)
 from balances.api.bodylimit import BodyLimit
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
@@ -194,6 +201,7 @@ def _install_routes(app: FastAPI) -> None:
     routers = [
         health_router,
         routes_ingest.router,
+        routes_stream.router,
         routes_bulk.router,  # before /balances/{address}/... routes
         routes_history.router,  # before the catch-all /balances/{a}/{token}
         routes_balances.router,

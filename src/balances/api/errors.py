@@ -27,6 +27,8 @@ from balances.errors import (
     ConfigError,
     ContractCallError,
     ContractNotFoundError,
+    FeedGoneError,
+    FeedUnavailableError,
     IngestError,
     InvalidAddressError,
     InvalidDeliveryError,
@@ -78,6 +80,8 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (ChainError, 502, "chain_error"),
     (BlobStoreError, 503, "storage_unavailable"),
     (IngestError, 503, "ingestion_unavailable"),
+    (FeedGoneError, 410, "feed_gone"),
+    (FeedUnavailableError, 503, "feed_unavailable"),
     (ConfigError, 500, "configuration_error"),
 )
 
@@ -105,7 +109,10 @@ def error_response(error: BaseException) -> JSONResponse:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = "ApiKey"
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+    body: dict[str, object] = {"error": code, "message": message}
+    if isinstance(error, FeedGoneError):
+        body["resume_after"] = error.resume_after
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _balances_error(request: Request, error: Exception) -> JSONResponse:

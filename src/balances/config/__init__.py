@@ -11,6 +11,7 @@ from balances.config.env import ENV_NESTING, ENV_PREFIX, FOREIGN_ENV
 from balances.config.sections import (
     ApiConfig,
     CacheTimeouts,
+    FeedConfig,
     IngestConfig,
     IngestSource,
     Layout,
@@ -28,6 +29,7 @@ __all__ = [
     "ApiConfig",
     "BalanceServiceConfig",
     "CacheTimeouts",
+    "FeedConfig",
     "IngestConfig",
     "IngestSource",
     "Layout",

@@ -211,6 +211,31 @@ class IngestConfig(Frozen):
         return split_list(value)
 
 
+class FeedConfig(Frozen):
+    """The change feed and its streams (docs/change-feed.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="true or false; keep the change feed (written by the replica that folds "
+        "blocks) and serve GET /stream/balances",
+    )
+    retention_hours: float = Field(
+        168.0, gt=0, description="hours the feed keeps changes for resuming (default a week)"
+    )
+    queue_limit: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="undelivered changes a stream consumer may fall behind before it is cut off",
+    )
+    heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="seconds between keep-alive comments on an idle stream"
+    )
+    max_addresses: int = Field(
+        1000, ge=1, le=100_000, description="addresses one stream or subscription may filter"
+    )
+
+
 SyncOnRead = Literal["never", "missing", "stale"]
 Layout = Literal["sharded", "spec"]
 

@@ -18,6 +18,7 @@ from balances.config.env import describe, env_name, nested_from_env
 from balances.config.sections import (
     ApiConfig,
     CacheTimeouts,
+    FeedConfig,
     Frozen,
     IngestConfig,
     Layout,
@@ -85,6 +86,7 @@ class BalanceServiceConfig(Frozen):
     prices: PriceConfig = Field(default_factory=PriceConfig)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    feed: FeedConfig = Field(default_factory=FeedConfig)
     track_on_read: bool = Field(
         True,
         description="true or false; an address read once is kept fresh by the scheduler "

@@ -32,6 +32,7 @@ from balances.chain.events import BlockRef, ChainBlock
 from balances.domain import Principal
 from balances.domain.current import AddressBalances, Stamp, TokenKindName
 from balances.errors import BalancesError, IngestError
+from balances.ingest.changes import block_drafts, retraction_drafts
 from balances.ingest.feed import (
     Apply,
     BlockFetcher,
@@ -249,7 +250,7 @@ class Ingestor:
         the block's undo log; returns the addresses whose balances moved."""
         records, changed = block_records(block, loaded, amounts, applied)
         if records:
-            self.store.stage(records)
+            self.store.stage(records, block_drafts(block, records, self.source, self._wall()))
             self._staged_since = self._staged_since or self._clock()
         return changed
 
@@ -298,7 +299,7 @@ class Ingestor:
         self.stats.reorgs += 1
         self.stats.blocks_undone += len(blocks)
         records = retraction_records(blocks)
-        self.store.stage(records)
+        self.store.stage(records, retraction_drafts(blocks, self.source, self._wall()))
         self._staged_since = self._staged_since or self._clock()
         base = self.window.tip
         assert self._cursor is not None

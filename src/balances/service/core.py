@@ -37,6 +37,7 @@ from balances.domain import (
 from balances.domain.current import AddressBalances, merge_views
 from balances.errors import (
     BalanceNotFoundError,
+    BalancesError,
 )
 from balances.prices import PriceSource
 from balances.service.history import (
@@ -49,9 +50,11 @@ from balances.service.views import (
     size_of_balances,
 )
 from balances.stores.cache import TtlLruCache
+from balances.stores.feed import ChangeFeed, FeedSettings, LiveHub
 from balances.stores.layout import BalanceLayout, CurrentBalanceStore
 from balances.stores.layouts import open_layout
 from balances.stores.prices import PriceStore
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.tokens.directory import TokenDirectory
 from balances.stores.tokens.registry import TokenRegistry
 from balances.stores.tracked import TrackedSet
@@ -115,6 +118,8 @@ class ServiceCore:
         self._wall = self.wall_clock = wall_clock
         self.layout: BalanceLayout = open_layout(self.config, self.blobs, clock, wall_clock)
         self.current: CurrentBalanceStore = self.layout
+        #: The change feed (the sharded layout only), written while ingestion runs here.
+        self.feed = self._wire_feed(wall_clock)
         self.tracked = TrackedSet(self.blobs, wall_clock=wall_clock)
         self._wire_sync(clock, wall_clock)
         self._views = ViewBuilder(self.catalog, self.config.stale_after, wall_clock)
@@ -123,6 +128,20 @@ class ServiceCore:
         #: Block ingestion, once :meth:`ingestion_for` built it (``balances serve`` does).
         self.ingestion: Ingestion | None = None
         self._background: set[asyncio.Task[Any]] = set()
+
+    def _wire_feed(self, wall_clock: Callable[[], float]) -> ChangeFeed | None:
+        layout, settings = self.layout, self.config.feed
+        if not settings.enabled or not isinstance(layout, ShardedStore):
+            return None
+        feed = ChangeFeed(
+            self.blobs,
+            layout.settings.prefix,
+            FeedSettings(retention_seconds=settings.retention_hours * 3600.0),
+            hub=LiveHub(settings.queue_limit),
+            wall_clock=wall_clock,
+        )
+        layout.feed = feed
+        return feed
 
     def _wire_sync(self, clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
         """The refresh path: token catalog, syncer, and the cache of current balances."""
@@ -202,6 +221,11 @@ class ServiceCore:
             task.cancel()
         if self.ingestion is not None and self.ingestion.running:
             await self.ingestion.stop()
+        if self.feed is not None and self.feed.writing:
+            try:
+                await self.feed.close()
+            except BalancesError as error:
+                log.warning("the change feed could not be closed cleanly: %s", error)
         await self.catalog.close()
         for release in reversed(self._owned):
             outcome = release()

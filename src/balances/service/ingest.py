@@ -30,6 +30,7 @@ from balances.ingest.settings import IngestSettings
 from balances.ingest.stats import IngestStatus
 from balances.ingest.tracked_index import TrackedIndex
 from balances.stores.cache import TtlLruCache
+from balances.stores.feed import ChangeFeed
 from balances.stores.layout import BalanceLayout
 from balances.stores.sharded.store import ShardedStore
 from balances.stores.tracked import TrackedSet
@@ -60,6 +61,7 @@ class ServiceParts(Protocol):
     chain: ChainReader
     syncer: Syncer
     cache: TtlLruCache[str, AddressBalances]
+    feed: ChangeFeed | None
     wall_clock: Callable[[], float]
 
 
@@ -103,6 +105,8 @@ class Ingestion:
     # --- running -----------------------------------------------------------------
 
     async def start(self) -> None:
+        """Fold blocks from the source; this replica writes the change feed meanwhile."""
+        await self._write_feed()
         await self.runner.start()
         if self.reconciler.addresses:
             self._tasks.append(asyncio.create_task(self._reconcile_forever()))
@@ -115,9 +119,21 @@ class Ingestion:
                 await task
         self._tasks = []
         await self.runner.stop()
+        if self.service.feed is not None:
+            try:
+                await self.service.feed.close()
+            except BalancesError as error:
+                log.warning("the change feed could not be closed cleanly: %s", error)
 
     async def run_once(self) -> int:
+        await self._write_feed()
         return await self.runner.run_once()
+
+    async def _write_feed(self) -> None:
+        """The replica that folds blocks writes the change feed."""
+        feed = self.service.feed
+        if feed is not None and not feed.writing:
+            await feed.open()
 
     async def _reconcile_forever(self) -> None:
         while True:

@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 from balances.domain import BalancePoint, Principal
 from balances.domain.current import AddressBalances, AddressUpdate, Change, Merged, TokenKindName
+from balances.domain.feed import ChangeDraft, FeedEntry
 from balances.errors import BalancesError
 
 #: ``raw``: every change point; ``daily``: each day's closing amount (enough for
@@ -89,3 +90,13 @@ class BalanceLayout(CurrentBalanceStore, Protocol):
     async def maintain(self, now: float | None = None) -> MaintenanceReport:
         """Compaction, rollups and retention, as the layout needs them."""
         ...
+
+
+class ChangeSink(Protocol):
+    """Where a store hands the balance changes it applies (the change feed,
+    :class:`balances.stores.feed.ChangeFeed`): numbered at once, written after each
+    journal segment."""
+
+    def emit(self, drafts: Sequence[ChangeDraft]) -> Sequence[FeedEntry]: ...
+
+    async def flush(self) -> None: ...

@@ -31,12 +31,13 @@ from balances.domain.current import (
     Merged,
     merge,
 )
+from balances.domain.feed import ChangeDraft
 from balances.errors import (
     BalancesError,
     BlobNotFoundError,
     CorruptBlobError,
 )
-from balances.stores.layout import MaintenanceReport, Resolution, SeriesSlice
+from balances.stores.layout import ChangeSink, MaintenanceReport, Resolution, SeriesSlice
 from balances.stores.sharded.heal import Healer
 from balances.stores.sharded.journal import IngestMark, Record, Segment
 from balances.stores.sharded.parts import (
@@ -72,6 +73,8 @@ class ShardedStore(ShardedParts):
         self._known_segments: set[str] = set()
         self._polled_at: float | None = None
         self._poll_lock = asyncio.Lock()
+        #: The change feed this store's writes are handed to (None: none kept).
+        self.feed: ChangeSink | None = None
 
     # --- current balances (CurrentBalanceStore) -----------------------------
 
@@ -96,8 +99,11 @@ class ShardedStore(ShardedParts):
             raise outcome
         return outcome
 
-    async def apply_many(self, updates: Sequence[AddressUpdate]) -> list[Merged | BalancesError]:
-        """Merge every update into what is known; store what changed as one segment."""
+    async def apply_many(
+        self, updates: Sequence[AddressUpdate], *, source: str = "sync"
+    ) -> list[Merged | BalancesError]:
+        """Merge every update into what is known; store what changed as one segment
+        (and hand the changes to the feed, as made by ``source``)."""
         try:
             await self.heal()
         except BalancesError as error:
@@ -125,7 +131,19 @@ class ShardedStore(ShardedParts):
         for update, result in zip(updates, results, strict=True):
             if isinstance(result, Merged):
                 self.healer.stored(update)
+        if records and self.feed is not None:
+            await self._publish(sync_drafts(results, source, self._wall()))
         return results
+
+    async def _publish(self, drafts: Sequence[ChangeDraft]) -> None:
+        """Number ``drafts`` in the feed and write it (after the journal segment that
+        holds the changes; on failure it is written with the next one)."""
+        assert self.feed is not None
+        self.feed.emit(drafts)
+        try:
+            await self.feed.flush()
+        except BalancesError as error:
+            log.warning("the change feed could not be written (will retry): %s", error)
 
     async def _load_healing(self, address: Principal) -> AddressBalances | None:
         """:meth:`load`, quarantining a damaged shard blob on the way (a write pass
@@ -222,12 +240,15 @@ class ShardedStore(ShardedParts):
 
     # --- staged writes (block ingestion) -------------------------------------------
 
-    def stage(self, records: Sequence[Record]) -> None:
+    def stage(self, records: Sequence[Record], drafts: Sequence[ChangeDraft] = ()) -> None:
         """Serve ``records`` at once and write them with the next :meth:`flush` (one
-        segment for many blocks: blob stores bill per write)."""
+        segment for many blocks: blob stores bill per write). ``drafts`` (the
+        changes as the feed tells them) go to the feed's live subscribers now."""
         for record in records:
             self._tail.fold(record, STAGED)
         self._staged += records
+        if drafts and self.feed is not None:
+            self.feed.emit(drafts)
 
     @property
     def staged(self) -> int:
@@ -253,6 +274,8 @@ class ShardedStore(ShardedParts):
             self.ingest_mark, self._mark_segment = mark, segment.segment_id
         still = {record.address for record in self._staged}
         self._tail.written({record.address for record in batch} - still, segment.segment_id)
+        if self.feed is not None:
+            await self._publish(())
         return segment
 
     def _prune(self, shard: int, folded: str | None) -> None:
@@ -275,6 +298,35 @@ class ShardedStore(ShardedParts):
         self._shards.invalidate()
         self.manifest.invalidate()
         self._polled_at = None
+
+
+def sync_drafts(
+    results: Sequence[Merged | BalancesError], source: str, now: float
+) -> list[ChangeDraft]:
+    """The feed's drafts of the amounts a write pass moved."""
+    drafts = []
+    for result in results:
+        if not isinstance(result, Merged):
+            continue
+        for change in result.changes:
+            if change.old == change.new:
+                continue
+            height = change.stamp.block_height
+            drafts.append(
+                ChangeDraft(
+                    "change",
+                    change.address,
+                    change.key,
+                    change.kind,
+                    change.old,
+                    change.new,
+                    height,
+                    None,
+                    source,
+                    now,
+                )
+            )
+    return drafts
 
 
 def confirmations(update: AddressUpdate, merged: Merged) -> tuple[Change, ...]:
