@@ -232,7 +232,9 @@ class ChangeFeed:
         this process holds them, else from the durable segments (FeedGoneError when
         the feed no longer holds the position)."""
         recent = self._recent
-        if self.writing and recent and recent[0].seq <= after + 1:
+        head = self.head.peek()
+        kept = head is None or after >= head.pruned_through  # else the reader says gone
+        if self.writing and kept and recent and recent[0].seq <= after + 1:
             start = after + 1 - recent[0].seq  # numbers in memory are consecutive
             found = list(itertools.islice(recent, start, start + limit))
             return FeedPage(found, self.last_seq, stopped=len(found) >= limit)
