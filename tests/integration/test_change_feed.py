@@ -74,7 +74,8 @@ async def test_folding_the_feed_gives_what_the_store_holds(rig: Rig) -> None:
     for pair, amount in folded(found).items():
         assert held[pair] == amount, pair
     with_tx = [e for e in found if e.change.kind != "map"]
-    assert with_tx and all(e.change.tx_ids for e in with_tx)
+    assert with_tx
+    assert all(e.change.tx_ids for e in with_tx)
     assert await rig.differences() == []
 
 

@@ -64,7 +64,7 @@ class Reader:
 
     async def until(self, count: int, seconds: float = 20.0) -> list[ServerSentEvent]:
         async with asyncio.timeout(seconds):
-            while len(self.events) < count and not self._task.done():
+            while len(self.events) < count and not self._task.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         return self.events
 

@@ -68,7 +68,8 @@ async def all_entries(feed: ChangeFeed, after: int = 0) -> list[FeedEntry]:
 def test_an_entry_round_trips_through_json_with_exact_u128_amounts() -> None:
     entry = FeedEntry(5, draft(HUGE, HUGE - 1))
     data = entry.to_json()
-    assert data["amount"] == str(HUGE) and data["delta"] == "1"
+    assert data["amount"] == str(HUGE)
+    assert data["delta"] == "1"
     assert decode_entry(data) == entry
     unknown = FeedEntry(6, draft(None, 3))
     assert unknown.to_json()["delta"] is None  # unknown is not zero
