@@ -32,6 +32,8 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   └── MalformedResponseError          an answer that does not have the documented shape
     ├── PriceSourceError                    the USD price source failed or answered nonsense
     ├── IngestError                         block ingestion cannot go on from where it is
+    ├── FeedGoneError                       a change-feed position no longer kept; re-read
+    ├── FeedUnavailableError                this service keeps no change feed
     └── BlobStoreError                      the blob store failed
         ├── BlobNotFoundError               no blob under that key (also NotFoundError)
         ├── PreconditionFailedError         a conditional write lost a race
