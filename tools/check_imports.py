@@ -40,6 +40,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("stores.tokens",)),
     (6, ("stores.prices",)),
     (6, ("stores.feed",)),  # the change feed: numbered entries, segments, the live hub
+    (6, ("stores.webhooks",)),  # webhook subscriptions and their cursors
     (6, ("stores.sharded",)),  # the default layout: journal, shards, manifest, compaction
     (7, ("stores.spec",)),  # the original layout, sharing the sharded layout's documents
     (8, ("stores.layouts",)),  # chooses a layout from the settings
@@ -50,6 +51,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (12, ("service.history",)),
     (12, ("service.ingest",)),
     (12, ("service.stream",)),  # following the change feed
+    (12, ("service.webhooks",)),  # delivering the change feed to webhook subscriptions
     (13, ("service.core",)),
     (13, ("service.aggregates",)),
     (14, ("service.reads",)),

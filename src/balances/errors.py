@@ -14,6 +14,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     │   ├── InvalidBlobKeyError             a key that could escape or collide in a store
     │   ├── RequestTooLargeError            a bulk request over the configured bound
     │   ├── InvalidDeliveryError            a pushed block (Chainhook, node) of the wrong shape
+    │   ├── InvalidSignatureError           a webhook delivery whose signature does not verify
     │   ├── C32Error                        c32 / c32check text that does not decode
     │   └── ClarityError                    Clarity values (SIP-005)
     │       ├── ClarityValueError           a value that cannot exist (u128 overflow, ...)
@@ -21,7 +22,8 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     ├── ConfigError (ValueError)            a setting or environment variable is invalid
     ├── NotFoundError                       something asked for does not exist
     │   ├── BalanceNotFoundError            never read: unknown, which is not zero
-    │   └── TokenNotFoundError              no such token contract
+    │   ├── TokenNotFoundError              no such token contract
+    │   └── WebhookNotFoundError            no webhook subscription with that id
     ├── ChainError                          talking to the Stacks API or node failed
     │   ├── RateLimitedError                429; carries ``retry_after`` seconds
     │   ├── ChainUnavailableError           5xx, timeouts, connection failures
@@ -102,6 +104,10 @@ class InvalidDeliveryError(ValidationError):
     documented shape; nothing of it was applied."""
 
 
+class InvalidSignatureError(ValidationError):
+    """A webhook delivery whose signature is missing, wrong or too old (a replay)."""
+
+
 class C32Error(ValidationError):
     """Text that is not valid c32 or c32check."""
 
@@ -135,6 +141,10 @@ class BalanceNotFoundError(NotFoundError):
 
 class TokenNotFoundError(NotFoundError):
     """No such token contract."""
+
+
+class WebhookNotFoundError(NotFoundError):
+    """No webhook subscription has that id."""
 
 
 # --- the chain -------------------------------------------------------------

@@ -164,6 +164,8 @@ def _lifespan(
         if ingestion is not None:
             chosen = None if background is None else leading
             tasks.append(asyncio.create_task(supervise(ingestion, chosen, stop)))
+            if svc.webhooks is not None:
+                svc.webhooks.dispatcher.start()  # delivers while this replica writes the feed
         try:
             yield
         finally:

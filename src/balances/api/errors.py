@@ -40,6 +40,7 @@ from balances.errors import (
     RequestTooLargeError,
     TokenNotFoundError,
     ValidationError,
+    WebhookNotFoundError,
 )
 
 log = logging.getLogger("balances.api")
@@ -71,6 +72,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (BalanceNotFoundError, 404, "balance_not_found"),
     (ContractNotFoundError, 404, "token_not_found"),
     (TokenNotFoundError, 404, "token_not_found"),
+    (WebhookNotFoundError, 404, "webhook_not_found"),
     (NotFoundError, 404, "not_found"),
     (RateLimitedError, 429, "chain_rate_limited"),
     (ChainUnavailableError, 503, "chain_unavailable"),

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from balances.api.deps import Service
+from balances.domain.feed import FeedFilter
 from balances.errors import FeedUnavailableError
 from balances.service.balances import BalanceService
 from balances.service.stream import (
@@ -34,7 +35,6 @@ from balances.service.stream import (
     Entries,
     Gone,
     check_position,
-    stream_filter,
 )
 
 router = APIRouter(tags=["stream"])
@@ -80,7 +80,7 @@ async def _open(
             "this service keeps no change feed (it needs the sharded layout and "
             "BALANCES_FEED__ENABLED=true)"
         )
-    where = stream_filter(addresses, tokens, max_addresses=settings.max_addresses)
+    where = FeedFilter.checked(addresses, tokens, max_addresses=settings.max_addresses)
     stream = ChangeStream(feed, where, after)
     await stream.start()  # a position already gone is answered 410 here
     return EventSourceResponse(

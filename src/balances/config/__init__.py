@@ -19,6 +19,7 @@ from balances.config.sections import (
     PriceConfig,
     SchedulerSettings,
     SyncOnRead,
+    WebhookConfig,
 )
 from balances.config.settings import BalanceServiceConfig
 
@@ -37,4 +38,5 @@ __all__ = [
     "PriceConfig",
     "SchedulerSettings",
     "SyncOnRead",
+    "WebhookConfig",
 ]

@@ -236,6 +236,32 @@ class FeedConfig(Frozen):
     )
 
 
+class WebhookConfig(Frozen):
+    """Signed webhook deliveries of the change feed (README, "Webhooks")."""
+
+    max_subscriptions: int = Field(
+        1000, ge=1, le=100_000, description="webhook subscriptions the service keeps at most"
+    )
+    max_failures: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="consecutive failed deliveries after which a subscription is dead-lettered",
+    )
+    backoff_seconds: float = Field(
+        1.0, gt=0, le=3600, description="first retry delay; doubled per failure, with jitter"
+    )
+    backoff_max_seconds: float = Field(
+        300.0, gt=0, le=86_400, description="longest delay between two delivery attempts"
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="seconds a receiver has to answer one delivery"
+    )
+    batch_size: int = Field(
+        500, ge=1, le=10_000, description="changes one delivery carries at most"
+    )
+
+
 SyncOnRead = Literal["never", "missing", "stale"]
 Layout = Literal["sharded", "spec"]
 

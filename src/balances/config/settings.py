@@ -26,6 +26,7 @@ from balances.config.sections import (
     PriceConfig,
     SchedulerSettings,
     SyncOnRead,
+    WebhookConfig,
 )
 from balances.errors import ConfigError
 
@@ -87,6 +88,7 @@ class BalanceServiceConfig(Frozen):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     feed: FeedConfig = Field(default_factory=FeedConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     track_on_read: bool = Field(
         True,
         description="true or false; an address read once is kept fresh by the scheduler "

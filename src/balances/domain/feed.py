@@ -11,11 +11,13 @@ a JSON number). ``previous``/``amount`` None means unknown, never zero.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from balances.domain.tokens import MAX_AMOUNT
+from balances.domain.principals import Principal
+from balances.domain.tokens import MAX_AMOUNT, TokenId
+from balances.errors import RequestTooLargeError
 
 EntryType = Literal["change", "retraction"]
 _TYPES: tuple[EntryType, ...] = ("change", "retraction")
@@ -110,6 +112,23 @@ class FeedFilter:
     @classmethod
     def of(cls, addresses: Collection[str] = (), tokens: Collection[str] = ()) -> FeedFilter:
         return cls(frozenset(addresses), frozenset(tokens))
+
+    @classmethod
+    def checked(
+        cls, addresses: Sequence[str], tokens: Sequence[str], *, max_addresses: int
+    ) -> FeedFilter:
+        """The filter of a stream or a subscription from user input: every address a
+        principal, every token a token id, at most ``max_addresses`` addresses
+        (InvalidAddressError, InvalidTokenIdError, RequestTooLargeError)."""
+        cleaned = [a.strip() for a in addresses if a.strip()]
+        if len(cleaned) > max_addresses:
+            raise RequestTooLargeError(
+                f"{len(cleaned)} addresses: a filter holds at most {max_addresses} "
+                "(open several streams or subscriptions, or filter by token)"
+            )
+        principals = {str(Principal.parse(address)) for address in cleaned}
+        token_ids = {str(TokenId.parse(t.strip())) for t in tokens if t.strip()}
+        return cls(frozenset(principals), frozenset(token_ids))
 
     def matches(self, entry: FeedEntry) -> bool:
         change = entry.change

@@ -49,6 +49,7 @@ from balances.service.views import (
     ViewBuilder,
     size_of_balances,
 )
+from balances.service.webhooks import Webhooks
 from balances.stores.cache import TtlLruCache
 from balances.stores.feed import ChangeFeed, FeedSettings, LiveHub
 from balances.stores.layout import BalanceLayout, CurrentBalanceStore
@@ -58,6 +59,7 @@ from balances.stores.sharded.store import ShardedStore
 from balances.stores.tokens.directory import TokenDirectory
 from balances.stores.tokens.registry import TokenRegistry
 from balances.stores.tracked import TrackedSet
+from balances.stores.webhooks import WebhookRegistry
 from balances.sync.backfill import Backfiller
 from balances.sync.catalog import TokenCatalog
 from balances.sync.syncer import Syncer, SyncOutcome
@@ -120,6 +122,8 @@ class ServiceCore:
         self.current: CurrentBalanceStore = self.layout
         #: The change feed (the sharded layout only), written while ingestion runs here.
         self.feed = self._wire_feed(wall_clock)
+        #: Webhook subscriptions of the feed (None without a feed).
+        self.webhooks = self._wire_webhooks(wall_clock)
         self.tracked = TrackedSet(self.blobs, wall_clock=wall_clock)
         self._wire_sync(clock, wall_clock)
         self._views = ViewBuilder(self.catalog, self.config.stale_after, wall_clock)
@@ -142,6 +146,18 @@ class ServiceCore:
         )
         layout.feed = feed
         return feed
+
+    def _wire_webhooks(self, wall_clock: Callable[[], float]) -> Webhooks | None:
+        layout = self.layout
+        if self.feed is None or not isinstance(layout, ShardedStore):
+            return None
+        return Webhooks(
+            self.feed,
+            WebhookRegistry(self.blobs, layout.settings.prefix),
+            self.config.webhooks,
+            max_addresses=self.config.feed.max_addresses,
+            wall_clock=wall_clock,
+        )
 
     def _wire_sync(self, clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
         """The refresh path: token catalog, syncer, and the cache of current balances."""
@@ -219,6 +235,11 @@ class ServiceCore:
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+        if self.webhooks is not None:
+            try:
+                await self.webhooks.dispatcher.stop()
+            except BalancesError as error:
+                log.warning("webhook cursors could not be saved: %s", error)
         if self.ingestion is not None and self.ingestion.running:
             await self.ingestion.stop()
         if self.feed is not None and self.feed.writing:

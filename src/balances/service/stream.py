@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from balances.domain import Principal, TokenId
 from balances.domain.feed import FeedEntry, FeedFilter
-from balances.errors import FeedGoneError, RequestTooLargeError, ValidationError
+from balances.errors import FeedGoneError, ValidationError
 from balances.stores.feed import ChangeFeed, Subscription
 
 PAGE = 500
@@ -50,22 +49,6 @@ class Gone:
 
 
 StreamEvent = Entries | Idle | CutOff | Gone
-
-
-def stream_filter(
-    addresses: Sequence[str], tokens: Sequence[str], *, max_addresses: int
-) -> FeedFilter:
-    """The filter of a stream or a subscription, checked: every address a principal,
-    every token a token id, at most ``max_addresses`` addresses."""
-    cleaned = [a.strip() for a in addresses if a.strip()]
-    if len(cleaned) > max_addresses:
-        raise RequestTooLargeError(
-            f"{len(cleaned)} addresses: a stream may filter at most {max_addresses} "
-            "(open several streams, or filter by token)"
-        )
-    principals = {str(Principal.parse(address)) for address in cleaned}
-    token_ids = {str(TokenId.parse(t.strip())) for t in tokens if t.strip()}
-    return FeedFilter(frozenset(principals), frozenset(token_ids))
 
 
 def check_position(text: str | None) -> int | None:

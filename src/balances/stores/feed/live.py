@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from balances.domain.feed import FeedEntry, FeedFilter
 
@@ -73,7 +73,14 @@ class LiveHub:
         self.queue_limit = queue_limit
         self._by_address: dict[str, set[Subscription]] = {}
         self._everything: set[Subscription] = set()
+        self._listeners: list[Callable[[Sequence[FeedEntry]], None]] = []
         self.cut_offs = 0
+
+    def listen(self, listener: Callable[[Sequence[FeedEntry]], None]) -> Callable[[], None]:
+        """Call ``listener`` with each published batch (no queue: it must not block);
+        returns the function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def subscribe(self, where: FeedFilter, limit: int | None = None) -> Subscription:
         subscription = Subscription(self, where, limit or self.queue_limit)
@@ -108,8 +115,12 @@ class LiveHub:
         return len(unique)
 
     def publish(self, entries: Iterable[FeedEntry]) -> None:
-        for entry in entries:
+        batch = list(entries)
+        for entry in batch:
             for subscription in tuple(self._by_address.get(entry.change.address, ())):
                 subscription.offer(entry)
             for subscription in tuple(self._everything):
                 subscription.offer(entry)
+        if batch:
+            for listener in tuple(self._listeners):
+                listener(batch)
