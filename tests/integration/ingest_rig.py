@@ -112,6 +112,7 @@ async def rig_on(
     hold_back: Sequence[str] = (),
     blobs: BlobStore | None = None,
     seed: int = 11,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     """A rig whose service tracks the producer's population (but ``hold_back``), its
     pools and ``extra``, is anchored at the tip and has ingested it (the cursor stands
@@ -122,8 +123,10 @@ async def rig_on(
     async with stacks_client(server, hooks=[counter]) as client:
         clocks = Clocks()
         # Short probe intervals: the stand-in mines on command, not every 5 s.
-        settings = {"block_seconds": 0.1, **(ingest or {})}
-        cfg = config(map_tokens=[producer.map_token], layout="sharded", ingest=settings)
+        probing = {"block_seconds": 0.1, **(ingest or {})}
+        cfg = config(
+            map_tokens=[producer.map_token], layout="sharded", ingest=probing, **(settings or {})
+        )
         service = BalanceService(
             cfg,
             blobs=blobs or MemoryBlobStore(),

@@ -20,6 +20,7 @@ from balances.api import (
     routes_history,
     routes_ingest,
     routes_stream,
+    routes_webhooks,
 )
 from balances.api.bodylimit import BodyLimit
 from balances.api.deps import Service
@@ -204,6 +205,7 @@ def _install_routes(app: FastAPI) -> None:
         health_router,
         routes_ingest.router,
         routes_stream.router,
+        routes_webhooks.router,
         routes_bulk.router,  # before /balances/{address}/... routes
         routes_history.router,  # before the catch-all /balances/{a}/{token}
         routes_balances.router,

@@ -10,6 +10,7 @@ between scrapes.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,6 +39,29 @@ class ServiceCollector(Collector):
         yield from self._storage()
         yield from self._scheduler_runs()
         yield from self._ingestion()
+        yield from self._webhooks()
+
+    def _webhooks(self) -> Iterator[Any]:
+        webhooks = self._service.webhooks
+        if webhooks is None:
+            return
+        states = GaugeMetricFamily(
+            "balances_webhooks",
+            "webhook subscriptions by state (dead: dead-lettered after repeated failures)",
+            labels=["state"],
+        )
+        counts = Counter(hook.state for hook in webhooks.registry.held())
+        for state in ("active", "dead"):
+            states.add_metric([state], counts.get(state, 0))
+        yield states
+        stats = webhooks.dispatcher.stats
+        for name, value, help_text in (
+            ("batches_delivered", stats.delivered_batches, "webhook batches answered 2xx"),
+            ("changes_delivered", stats.delivered_changes, "changes in those batches"),
+            ("failed_attempts", stats.failed_attempts, "webhook deliveries that failed"),
+            ("dead_lettered", stats.dead_lettered, "subscriptions dead-lettered here"),
+        ):
+            yield CounterMetricFamily(f"balances_webhook_{name}", help_text, value=value)
 
     def _storage(self) -> Iterator[Any]:
         health = self._service.storage_health

@@ -18,6 +18,7 @@ from balances.cli import (
     serve_cmds,
     store_cmds,
     tokens_cmds,
+    webhooks_cmds,
 )
 from balances.config import BalanceServiceConfig
 from balances.errors import ConfigError
@@ -38,6 +39,7 @@ app.add_typer(scheduler_cmds.scheduler_app, name="scheduler")
 app.add_typer(ingest_cmds.ingest_app, name="ingest")
 app.add_typer(tokens_cmds.tokens_app, name="tokens")
 app.add_typer(store_cmds.store_app, name="store")
+app.add_typer(webhooks_cmds.webhooks_app, name="webhooks")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)

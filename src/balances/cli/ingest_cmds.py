@@ -135,6 +135,8 @@ async def _run_forever(service: BalanceService) -> None:
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)
     await ingestion.start()
+    if service.webhooks is not None:
+        service.webhooks.dispatcher.start()  # stopped when the service closes
     try:
         await stop.wait()
     finally:

@@ -86,6 +86,10 @@ class WebhookRegistry:
         hooks = await self._document.current()
         return sorted(hooks.values(), key=lambda h: h.created_at)
 
+    def held(self) -> list[Webhook]:
+        """The subscriptions as last read, without I/O (for metrics)."""
+        return list((self._document.peek() or {}).values())
+
     async def get(self, webhook_id: str) -> Webhook:
         self._document.invalidate()
         found = (await self._document.current()).get(webhook_id)
