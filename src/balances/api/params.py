@@ -43,8 +43,9 @@ def _stated(
 
 
 _EXAMPLE_ADDRESS = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"
-_PRINCIPAL = _stated(PRINCIPAL_PATTERN, PRINCIPAL_FORMAT, [_EXAMPLE_ADDRESS])
-_TOKEN_ID = _stated(
+#: The schema of a principal and of a token id (for body fields too).
+PRINCIPAL_SCHEMA = _stated(PRINCIPAL_PATTERN, PRINCIPAL_FORMAT, [_EXAMPLE_ADDRESS])
+TOKEN_ID_SCHEMA = _stated(
     TOKEN_ID_PATTERN,
     TOKEN_ID_FORMAT,
     ["stx", "SP3NE50GEXFG9SZGTT51P40X2CKYSZ5CC4ZTZ7A2G.welshcorgicoin-token::welshcorgicoin"],
@@ -53,15 +54,15 @@ _TOKEN_ID = _stated(
 
 ADDRESS = Path(
     description="a Stacks address (SP...) or contract principal (SP....name)",
-    json_schema_extra=_PRINCIPAL,
+    json_schema_extra=PRINCIPAL_SCHEMA,
 )
 TOKEN_HELP = "stx, a contract id SP....name, or an asset identifier SP....name::asset"
 TOKEN = Path(
     alias="tokenId",
     description=TOKEN_HELP,
-    json_schema_extra=_TOKEN_ID,
+    json_schema_extra=TOKEN_ID_SCHEMA,
 )
-ONLY_TOKEN = Query(description="only this token", json_schema_extra=_TOKEN_ID)
+ONLY_TOKEN = Query(description="only this token", json_schema_extra=TOKEN_ID_SCHEMA)
 PERIOD = Query(
     description="1h, 24h (1d), 7d, 30d, 90d, 1y or all; ignored with from/to",
     json_schema_extra=_stated(PERIOD_PATTERN),

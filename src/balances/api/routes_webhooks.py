@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from balances.api.deps import ApiKey, Service
+from balances.api.params import PRINCIPAL_SCHEMA, TOKEN_ID_SCHEMA
 from balances.api.routes_balances import ERRORS
 from balances.domain.webhooks import Webhook
 from balances.errors import FeedUnavailableError
@@ -28,14 +29,41 @@ router = APIRouter(tags=["webhooks"], responses=ERRORS, dependencies=[ApiKey])
 WEBHOOK_ID = Path(pattern=r"^wh_[0-9a-f]{16}$", description="a subscription id")
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: What the URL check accepts for sure (it accepts more: IPv6 hosts, for one).
+URL_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[1-9][0-9]{{0,3}})?(?:/[!-~]*)?$"
+Address = Annotated[str, Field(json_schema_extra=PRINCIPAL_SCHEMA)]
+Token = Annotated[str, Field(json_schema_extra=TOKEN_ID_SCHEMA)]
+
+
 class WebhookIn(BaseModel):
-    url: str = Field(max_length=2000, description="http(s) URL the deliveries are POSTed to")
-    addresses: list[str] = Field(default_factory=list, max_length=100_000)
-    tokens: list[str] = Field(default_factory=list, max_length=1000)
-    secret: str | None = Field(
-        None, description="16-256 characters signing the deliveries (default: one is made)"
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(
+        max_length=2000,
+        description="http(s) URL the deliveries are POSTed to",
+        json_schema_extra={"pattern": URL_PATTERN},
     )
-    after: int | None = Field(None, ge=0, description="deliver changes after this seq (now)")
+    addresses: list[Address] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="at most BALANCES_FEED__MAX_ADDRESSES (none: every address)",
+    )
+    tokens: list[Token] = Field(default_factory=list, max_length=1000)
+    secret: str | None = Field(
+        None,
+        description="16-256 characters signing the deliveries (default: one is made)",
+        json_schema_extra={"pattern": "^[!-~]{16,256}$"},
+    )
+    after: int | None = Field(
+        None, ge=0, description="deliver changes after this seq (default: now)"
+    )
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("a sequence number, not a boolean")  # JSON true is no integer
+        return value
 
 
 class WebhookOut(BaseModel):

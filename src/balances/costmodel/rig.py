@@ -18,9 +18,11 @@ from balances.config import BalanceServiceConfig
 from balances.costmodel.meter import GroupedMeter, ScaleRule
 from balances.costmodel.results import PHASES
 from balances.costmodel.workload import Plan
+from balances.stores.feed import ChangeFeed, FeedSettings
 from balances.stores.layout import BalanceLayout
 from balances.stores.layouts import open_layout
 from balances.stores.sharded.parts import DEFAULT_PREFIX
+from balances.stores.sharded.store import ShardedStore
 from balances.stores.spec.store import PREFIX as SPEC_PREFIX
 
 LayoutName = Literal["sharded", "spec"]
@@ -29,6 +31,8 @@ SCHEDULER = "scheduler"
 SCHEDULER_PREFIX = "scheduler"
 ONE_LEADER = ScaleRule(1.0, 1.0)
 LAYOUTS: tuple[LayoutName, ...] = ("sharded", "spec")
+#: The change feed's segments and head (the sharded layout only).
+FEED = "feed"
 
 
 class SimClock:
@@ -83,6 +87,7 @@ def groups_of(name: LayoutName) -> tuple[dict[str, str], str]:
         return {
             f"{DEFAULT_PREFIX}/journal/": "journal",
             f"{DEFAULT_PREFIX}/manifest": "manifest",
+            f"{DEFAULT_PREFIX}/feed/": FEED,
             **scheduler,
         }, ("shards")
     return {
@@ -90,6 +95,21 @@ def groups_of(name: LayoutName) -> tuple[dict[str, str], str]:
         f"{SPEC_PREFIX}/series/": "series",
         **scheduler,
     }, "current"
+
+
+async def start_feed(rig: Rig) -> None:
+    """Write the change feed beside the journal, as the service does (sharded only)."""
+    layout = rig.layout
+    if isinstance(layout, ShardedStore):
+        retention = rig.plan.workload.feed_retention_hours * 3600.0
+        feed = ChangeFeed(
+            rig.meter,
+            DEFAULT_PREFIX,
+            FeedSettings(retention_seconds=retention),
+            wall_clock=rig.clock.wall,
+        )
+        layout.feed = feed
+        await feed.open()
 
 
 def open_rig(name: LayoutName, plan: Plan, start: float) -> Rig:
@@ -113,6 +133,9 @@ def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
     journal = ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0})
     return {
         "journal": journal,
+        # One feed segment per journal segment (its bytes: the changes); the head
+        # and retention's listings are one writer's, whatever the fleet.
+        FEED: ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0, "get": 1.0}),
         "manifest": ScaleRule(1.0, 1.0),
         "shards": per_address,
         SCHEDULER: ONE_LEADER,

@@ -49,7 +49,7 @@ from balances.costmodel.results import (
     LayoutCost,
     Part,
 )
-from balances.costmodel.rig import LayoutName, Rig, open_rig, scale_rules
+from balances.costmodel.rig import LayoutName, Rig, open_rig, scale_rules, start_feed
 from balances.costmodel.workload import DEFAULT_SCALE, Plan, Targets, Workload
 from balances.stores.layout import BalanceLayout
 from balances.stores.sharded.store import ShardedStore
@@ -100,6 +100,7 @@ async def simulate(
         traffic = replace(traffic, refreshed=())
     rig.meter.reset()
     rig.meter.phantom = lambda key: _skipped_snapshot(key, history)
+    await start_feed(rig)
     await run_month(rig, fleet, traffic)
     ran = perf_counter()
     counted = Counted.of(rig.meter)  # before the probes, which are not the month's

@@ -40,6 +40,9 @@ class Workload:
     #: source's lag of about one 5-second block, a balance is durable within 60 s.
     ingest_flush_seconds: int = 50
     changes_per_address_per_day: float = 2.0
+    #: The change feed's retention (BALANCES_FEED__RETENTION_HOURS): a week of
+    #: segments is stored, older ones deleted.
+    feed_retention_hours: float = 168.0
     retention_days: int = 365
     #: History written before the measured month, so it runs at steady state.
     prepopulated_months: int = 11

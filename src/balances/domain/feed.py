@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from balances.domain.principals import Principal
 from balances.domain.tokens import MAX_AMOUNT, TokenId
-from balances.errors import RequestTooLargeError
+from balances.errors import RequestTooLargeError, ValidationError
 
 EntryType = Literal["change", "retraction"]
 _TYPES: tuple[EntryType, ...] = ("change", "retraction")
@@ -115,11 +115,20 @@ class FeedFilter:
 
     @classmethod
     def checked(
-        cls, addresses: Sequence[str], tokens: Sequence[str], *, max_addresses: int
+        cls,
+        addresses: Sequence[str],
+        tokens: Sequence[str],
+        *,
+        max_addresses: int,
+        skip_blanks: bool = True,
     ) -> FeedFilter:
         """The filter of a stream or a subscription from user input: every address a
         principal, every token a token id, at most ``max_addresses`` addresses
-        (InvalidAddressError, InvalidTokenIdError, RequestTooLargeError)."""
+        (InvalidAddressError, InvalidTokenIdError, RequestTooLargeError). Blank
+        items are skipped (``a,,b`` in a URL) unless ``skip_blanks`` is off."""
+        if not skip_blanks:
+            for blank in (item for item in [*addresses, *tokens] if not item.strip()):
+                raise ValidationError(f"an empty address or token id ({blank!r}) in the filter")
         cleaned = [a.strip() for a in addresses if a.strip()]
         if len(cleaned) > max_addresses:
             raise RequestTooLargeError(

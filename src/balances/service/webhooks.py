@@ -382,7 +382,9 @@ class Webhooks:
         """A new subscription delivering the changes after ``after`` (None: from now)
         that match the filter, to ``url`` (http or https). The secret signs the
         deliveries; one is made when none is given (at least 16 characters)."""
-        where = FeedFilter.checked(addresses, tokens, max_addresses=self._max_addresses)
+        where = FeedFilter.checked(
+            addresses, tokens, max_addresses=self._max_addresses, skip_blanks=False
+        )
         hook = Webhook(
             id=f"wh_{secrets.token_hex(8)}",
             url=check_url(url),
@@ -424,7 +426,8 @@ class Webhooks:
 def check_url(url: str) -> str:
     """An absolute http(s) URL with a host (ValidationError otherwise)."""
     try:
-        parsed = httpx.URL(url) if url.isascii() and len(url) <= 2000 else None
+        printable = url.isascii() and url.isprintable() and " " not in url
+        parsed = httpx.URL(url) if printable and len(url) <= 2000 else None
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
