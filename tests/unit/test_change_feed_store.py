@@ -187,3 +187,26 @@ def test_filters_match_by_address_and_by_token_or_its_contract() -> None:
     assert FeedFilter.of(tokens=[TOKEN]).matches(entry)
     assert FeedFilter.of(tokens=[f"{TOKEN}::alex"]).matches(entry)  # kept under the contract
     assert not FeedFilter.of(tokens=["stx"]).matches(entry)
+
+
+async def test_write_seconds_batches_durable_segments_without_delaying_live_ones() -> None:
+    blobs, clock = MemoryBlobStore(), Clock()
+    feed = await opened(blobs, clock, write_seconds=300.0)
+    live = feed.hub.subscribe(FeedFilter())
+    segments = segments_prefix("lsm")
+    feed.emit([draft(1)])
+    await feed.flush()  # the first segment is written at once
+    feed.emit([draft(2)])
+    clock.now += 10
+    await feed.flush()  # within 300 s of the last: kept in memory
+    assert len([k async for k in blobs.iter_keys(segments)]) == 1
+    assert [e.seq for e in await live.next_batch(0)] == [1, 2]  # live: not delayed
+    assert [e.seq for e in await all_entries(feed)] == [1, 2]  # resumes: from memory
+    clock.now += 300
+    feed.emit([draft(3)])
+    await feed.flush()
+    assert len([k async for k in blobs.iter_keys(segments)]) == 2
+    feed.emit([draft(4)])
+    await feed.close()  # a clean close writes what is pending, however recent
+    reader = await opened(blobs, clock)
+    assert [e.change.amount for e in await all_entries(reader)] == [1, 2, 3, 4]

@@ -42,15 +42,26 @@ PollingOption = Annotated[
     ),
 ]
 
+FeedWriteOption = Annotated[
+    float,
+    typer.Option(
+        "--feed-write-seconds",
+        min=0,
+        help="Seconds between durable change-feed segments at least "
+        "(BALANCES_FEED__WRITE_SECONDS; 0: one with every journal segment).",
+    ),
+]
+
 
 def cost(
     scale: ScaleOption = DEFAULT_SCALE,
     seed: SeedOption = 0,
     polling: PollingOption = False,
+    feed_write_seconds: FeedWriteOption = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Simulate a month of the reference workload on both layouts and price it."""
-    workload = Workload()
+    workload = Workload(feed_write_seconds=feed_write_seconds)
     plan = Plan.of(workload, scale)
     errors.print(
         f"simulating {plan.addresses} addresses ({plan.shards} shards) x "

@@ -234,6 +234,13 @@ class FeedConfig(Frozen):
     max_addresses: int = Field(
         1000, ge=1, le=100_000, description="addresses one stream or subscription may filter"
     )
+    write_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=3600,
+        description="seconds between durable feed segments at least (0: one with every "
+        "journal segment); more is cheaper, but replicas that do not ingest stream that late",
+    )
 
 
 class WebhookConfig(Frozen):

@@ -101,11 +101,14 @@ async def start_feed(rig: Rig) -> None:
     """Write the change feed beside the journal, as the service does (sharded only)."""
     layout = rig.layout
     if isinstance(layout, ShardedStore):
-        retention = rig.plan.workload.feed_retention_hours * 3600.0
+        w = rig.plan.workload
+        settings = FeedSettings(
+            retention_seconds=w.feed_retention_hours * 3600.0, write_seconds=w.feed_write_seconds
+        )
         feed = ChangeFeed(
             rig.meter,
             DEFAULT_PREFIX,
-            FeedSettings(retention_seconds=retention),
+            settings,
             wall_clock=rig.clock.wall,
         )
         layout.feed = feed

@@ -43,6 +43,8 @@ class Workload:
     #: The change feed's retention (BALANCES_FEED__RETENTION_HOURS): a week of
     #: segments is stored, older ones deleted.
     feed_retention_hours: float = 168.0
+    #: Seconds between durable feed segments at least (BALANCES_FEED__WRITE_SECONDS).
+    feed_write_seconds: float = 0.0
     retention_days: int = 365
     #: History written before the measured month, so it runs at steady state.
     prepopulated_months: int = 11

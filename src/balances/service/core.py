@@ -140,7 +140,10 @@ class ServiceCore:
         feed = ChangeFeed(
             self.blobs,
             layout.settings.prefix,
-            FeedSettings(retention_seconds=settings.retention_hours * 3600.0),
+            FeedSettings(
+                retention_seconds=settings.retention_hours * 3600.0,
+                write_seconds=settings.write_seconds,
+            ),
             hub=LiveHub(settings.queue_limit),
             wall_clock=wall_clock,
         )

@@ -54,6 +54,10 @@ class FeedSettings:
     recent: int = 20_000
     #: Changes remembered so that a reorg's retraction can name their numbers.
     index_size: int = 200_000
+    #: Seconds between durable segments at least (0: one with every journal
+    #: segment). Live subscribers are not delayed; a crash loses up to this long
+    #: (a hole), and replicas reading the durable feed lag up to this long.
+    write_seconds: float = 0.0
 
 
 class ChangeFeed:
@@ -91,6 +95,7 @@ class ChangeFeed:
         self._recent: deque[FeedEntry] = deque(maxlen=self.settings.recent)
         self._changes: OrderedDict[tuple[str, str, str | None], int] = OrderedDict()
         self._pruned_at: float | None = None
+        self._written_at: float | None = None
         self.written_segments = 0
 
     # --- the writer's claim ----------------------------------------------------------
@@ -123,7 +128,7 @@ class ChangeFeed:
         if not self.writing:
             return
         try:
-            await self.flush()
+            await self.flush(force=True)
             used = self._next - 1
 
             def release(head: FeedHead) -> FeedHead | None:
@@ -169,15 +174,16 @@ class ChangeFeed:
 
     # --- durability ---------------------------------------------------------------------
 
-    async def flush(self) -> None:
-        """Write the pending entries as one segment, claim more numbers when the claim
+    async def flush(self, *, force: bool = False) -> None:
+        """Write the pending entries as one segment (unless one was written less than
+        ``write_seconds`` ago and not ``force``), claim more numbers when the claim
         runs low, and apply retention when due. On failure what is pending stays for
         the next flush."""
         if not self.writing:
             return
         await self._claim_more()
         batch = self._pending
-        if batch:
+        if batch and (force or self._write_due()):
             name = SegmentName(batch[0].seq, batch[-1].seq, int(self._wall()))
             key = name.key(self._prefix)
             await self._blobs.put(
@@ -186,7 +192,12 @@ class ChangeFeed:
             self._pending = self._pending[len(batch) :]
             self.reader.wrote(name, batch)
             self.written_segments += 1
+            self._written_at = self._wall()
         await self._prune_if_due()
+
+    def _write_due(self) -> bool:
+        written, every = self._written_at, self.settings.write_seconds
+        return every <= 0 or written is None or self._wall() - written >= every
 
     async def _claim_more(self) -> None:
         if self._next + self.settings.reserve // 2 <= self._reserved:
