@@ -123,7 +123,7 @@ def open_rig(name: LayoutName, plan: Plan, start: float) -> Rig:
     return Rig(name, plan, clock, meter, layout)
 
 
-def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
+def scale_rules(rig: Rig, segments_written: int, feed_segments: int = 0) -> dict[str, ScaleRule]:
     """How each group's counts reach fleet size (see :mod:`balances.costmodel.meter`)."""
     factor = rig.plan.factor
     per_address = ScaleRule(factor, factor)
@@ -138,7 +138,11 @@ def scale_rules(rig: Rig, segments_written: int) -> dict[str, ScaleRule]:
         "journal": journal,
         # One feed segment per journal segment (its bytes: the changes); the head
         # and retention's listings are one writer's, whatever the fleet.
-        FEED: ScaleRule(per_segment, factor, {"list": 1.0, "head": 1.0, "get": 1.0}),
+        FEED: ScaleRule(
+            rig.plan.production_feed_segments / max(1, feed_segments),
+            factor,
+            {"list": 1.0, "head": 1.0, "get": 1.0},
+        ),
         "manifest": ScaleRule(1.0, 1.0),
         "shards": per_address,
         SCHEDULER: ONE_LEADER,

@@ -49,7 +49,7 @@ from balances.costmodel.results import (
     LayoutCost,
     Part,
 )
-from balances.costmodel.rig import LayoutName, Rig, open_rig, scale_rules, start_feed
+from balances.costmodel.rig import FEED, LayoutName, Rig, open_rig, scale_rules, start_feed
 from balances.costmodel.workload import DEFAULT_SCALE, Plan, Targets, Workload
 from balances.stores.layout import BalanceLayout
 from balances.stores.sharded.store import ShardedStore
@@ -187,6 +187,12 @@ class Counted:
         found = self.traffic.get((SYNC, "journal"))
         return 0 if found is None else found.operations["put"]
 
+    @property
+    def feed_segments(self) -> int:
+        """Change-feed segments (and head writes) the month's sync wrote."""
+        found = self.traffic.get((SYNC, FEED))
+        return 0 if found is None else found.operations["put"]
+
     @classmethod
     def of(cls, meter: GroupedMeter) -> Counted:
         phantom = dict(meter.phantom_misses)
@@ -202,7 +208,7 @@ def _assemble(
     seconds: dict[str, float],
 ) -> LayoutCost:
     segments = counted.segments
-    rules = scale_rules(rig, segments)
+    rules = scale_rules(rig, segments, counted.feed_segments)
     mean = _mean_size(counted.stored.get(SNAPSHOTS))
     parts = _parts(rig, counted, traffic, history, rules, mean)
     monthly = add_snapshots([part.monthly for part in parts])
@@ -286,6 +292,12 @@ def _notes(
             f"{plan.production_segments:.0f}: its puts/gets/deletes "
             f"x{rules['journal'].default:.4g}, its listings x1, its bytes x{plan.factor:.4g}; "
             "the manifest x1"
+        )
+        notes.append(
+            f"change feed: {counted.feed_segments} segments written, production writes "
+            f"{plan.production_feed_segments:.0f} (feed_write_seconds "
+            f"{plan.workload.feed_write_seconds:g}): its puts/deletes "
+            f"x{rules[FEED].default:.4g}, its head and listings x1"
         )
     if isinstance(rig.layout, ShardedStore):
         kept = rig.layout.written.stats()

@@ -132,6 +132,15 @@ class Plan:
         return addresses * w.changes_per_address_per_day * w.sync_interval_seconds / DAY
 
     @property
+    def production_feed_segments(self) -> float:
+        """Feed segments production writes a month: one per journal segment, or at
+        most one per ``feed_write_seconds``."""
+        every = self.workload.feed_write_seconds
+        if every <= 0:
+            return self.production_segments
+        return min(self.production_segments, self.workload.month_days * 86_400 / every)
+
+    @property
     def production_segments(self) -> float:
         """Journal segments production writes a month: one per ``apply_many`` call with
         any change. In one call per cycle, changes arrive at ~69 a cycle: a segment
