@@ -30,8 +30,9 @@ WEBHOOK_ID = Path(pattern=r"^wh_[0-9a-f]{16}$", description="a subscription id")
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-#: What the URL check accepts for sure (it accepts more: IPv6 hosts, for one).
-URL_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[1-9][0-9]{{0,3}})?(?:/[!-~]*)?$"
+#: The URLs the route accepts (the service's own check would also take IPv6 hosts).
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?(?:/[!-~]*)?$"
 Address = Annotated[str, Field(json_schema_extra=PRINCIPAL_SCHEMA)]
 Token = Annotated[str, Field(json_schema_extra=TOKEN_ID_SCHEMA)]
 
@@ -40,8 +41,8 @@ class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(
         max_length=2000,
-        description="http(s) URL the deliveries are POSTed to",
-        json_schema_extra={"pattern": URL_PATTERN},
+        description="http(s) URL the deliveries are POSTed to (a host name or IPv4 address)",
+        pattern=URL_PATTERN,
     )
     addresses: list[Address] = Field(
         default_factory=list,
