@@ -26,6 +26,7 @@ from balances.api.bodylimit import BodyLimit
 from balances.api.deps import Service
 from balances.api.errors import install_error_handlers
 from balances.api.fastpath import CachedBalanceFastPath
+from balances.api.graphql import graphql_router
 from balances.api.metrics import install_metrics
 from balances.api.routing import yield_to_literal_routes
 from balances.api.schemas import CacheOut, HealthOut, StorageOut, StorageProblemOut
@@ -140,7 +141,7 @@ def create_app(
         config.api.anonymous_track_per_minute, config.api.anonymous_track_max
     )
     _install_middleware(app, svc)
-    _install_routes(app)
+    _install_routes(app, config)
     return app
 
 
@@ -200,8 +201,8 @@ def _install_middleware(app: FastAPI, svc: BalanceService) -> None:
     install_metrics(app, svc)
 
 
-def _install_routes(app: FastAPI) -> None:
-    routers = [
+def _install_routes(app: FastAPI, config: BalanceServiceConfig) -> None:
+    routers: list[APIRouter] = [
         health_router,
         routes_ingest.router,
         routes_stream.router,
@@ -211,6 +212,8 @@ def _install_routes(app: FastAPI) -> None:
         routes_balances.router,
         dashboard.router,  # GET /: the web dashboard (HTML)
     ]
+    if config.graphql.enabled:
+        routers.insert(0, graphql_router(config.graphql))
     for router in routers:
         app.include_router(router)
     app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name=dashboard.STATIC_NAME)

@@ -52,6 +52,14 @@ class CurrentIn(_In):
         validation_alias=_aliases("min_balance", "minBalance"),
         description="in base units, a decimal string",
     )
+    at_block: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=2**32 - 1,
+        validation_alias=_aliases("at_block", "atBlock"),
+        description="every balance as of this block height, from the stored history",
+    )
 
 
 # Stated in the schema and judged by the service, as the query parameters (params.py).
@@ -86,6 +94,10 @@ class ItemErrorOut(BaseModel):
 
 
 class CurrentOut(BaseModel):
+    block_height: int | None = Field(
+        description="the block every balance is as of: at_block, or the one tip all were "
+        "read at; null when they were read at different tips (ask with at_block)"
+    )
     balances: list[BalanceOut]
     errors: list[ItemErrorOut]
 
@@ -118,7 +130,9 @@ def _errors(items: list[ItemError]) -> list[ItemErrorOut]:
 async def bulk_current(request: Request, body: Annotated[CurrentIn, Body()]) -> CurrentOut:
     answer = await series_api(request).get_current_balances_bulk(body.model_dump())
     return CurrentOut(
-        balances=[BalanceOut.of(b) for b in answer.balances], errors=_errors(answer.errors)
+        block_height=answer.block_height,
+        balances=[BalanceOut.of(b) for b in answer.balances],
+        errors=_errors(answer.errors),
     )
 
 

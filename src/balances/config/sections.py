@@ -269,6 +269,24 @@ class WebhookConfig(Frozen):
     )
 
 
+class GraphQLConfig(Frozen):
+    """The GraphQL endpoint at ``/graphql`` (README, "GraphQL")."""
+
+    enabled: bool = Field(True, description="serve /graphql (queries, mutations, subscriptions)")
+    introspection: bool = Field(
+        True, description="answer introspection queries (the schema; GraphiQL needs it)"
+    )
+    max_depth: int = Field(
+        8, ge=2, le=50, description="deepest nesting of fields one operation may ask for"
+    )
+    max_cost: int = Field(
+        250_000,
+        ge=100,
+        le=100_000_000,
+        description="fields one operation may resolve at most (lists count once per item)",
+    )
+
+
 SyncOnRead = Literal["never", "missing", "stale"]
 Layout = Literal["sharded", "spec"]
 

@@ -20,6 +20,7 @@ from balances.config.sections import (
     CacheTimeouts,
     FeedConfig,
     Frozen,
+    GraphQLConfig,
     IngestConfig,
     Layout,
     NetworkConfig,
@@ -89,6 +90,7 @@ class BalanceServiceConfig(Frozen):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     feed: FeedConfig = Field(default_factory=FeedConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    graphql: GraphQLConfig = Field(default_factory=GraphQLConfig)
     track_on_read: bool = Field(
         True,
         description="true or false; an address read once is kept fresh by the scheduler "

@@ -165,6 +165,21 @@ class HistoricalBalance:
     decimals: int | None
     symbol: str | None
 
+    def as_balance(self) -> Balance:
+        """This amount as a :class:`Balance` as of its block (from the store, not stale)."""
+        return Balance(
+            address=self.address,
+            token_id=self.token_id,
+            amount=self.amount,
+            decimals=self.decimals,
+            updated_at=self.at,
+            block_height=self.block_height,
+            source="store",
+            stale=False,
+            symbol=self.symbol,
+            metadata="known" if self.decimals is not None else "unknown",
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "address": self.address,
@@ -292,21 +307,37 @@ class HistoryReader:
         A live read is stamped with the chain tip it saw, a little after that block's
         time: for a height, readings made within a day after the block whose tip was
         still at or below it count too (the last of them wins)."""
+        found = (await self.amounts_at(principal, [key], at, height))[key]
+        if isinstance(found, BalanceNotFoundError):
+            raise found
+        return found
+
+    async def amounts_at(
+        self, principal: Principal, keys: Sequence[str], at: datetime, height: int | None = None
+    ) -> dict[str, int | BalanceNotFoundError]:
+        """:meth:`amount_at` of several tokens from one read of the address's series;
+        a token whose history does not reach back that far gets its error."""
         now = datetime.fromtimestamp(self._wall(), UTC)
         until = at if height is None else min(now, at + HEIGHT_LOOKAHEAD)
-        slices = await self._layout.series(principal, at, until, keys=[key], resolution="raw")
-        found = slices.get(key)
-        amount = None if found is None else found.opening
-        if found is not None and height is not None:
-            amount = _at_height(found.points, height, amount)
-        if amount is not None:
-            return amount
-        first = await self._layout.first_seen(principal)
-        since = "it has no history" if first is None else f"its history begins {_iso(first)}"
-        raise BalanceNotFoundError(
-            f"the {key} balance of {principal} at {_iso(at)} is unknown: {since} "
-            "(backfill it to reach further back)"
-        )
+        slices = await self._layout.series(principal, at, until, keys=list(keys), resolution="raw")
+        answers: dict[str, int | BalanceNotFoundError] = {}
+        for key in keys:
+            found = slices.get(key)
+            amount = None if found is None else found.opening
+            if found is not None and height is not None:
+                amount = _at_height(found.points, height, amount)
+            if amount is not None:
+                answers[key] = amount
+        missing = [key for key in keys if key not in answers]
+        if missing:
+            first = await self._layout.first_seen(principal)
+            since = "it has no history" if first is None else f"its history begins {_iso(first)}"
+            for key in missing:
+                answers[key] = BalanceNotFoundError(
+                    f"the {key} balance of {principal} at {_iso(at)} is unknown: {since} "
+                    "(backfill it to reach further back)"
+                )
+        return answers
 
     async def _slices(
         self, principal: Principal, window: Window, keys: Sequence[str] | None

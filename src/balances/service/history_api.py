@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from balances.domain import (
     DEFAULT_PERIOD,
+    Balance,
     Granularity,
     Period,
     parse_chain_time,
@@ -103,15 +104,10 @@ class HistoryAPI(BulkReads):
             raise InvalidPeriodError("give either at (a time) or block_height, not both or none")
         principal = self._principal(address)
         if block_height is not None:
-            if not 0 <= block_height <= MAX_BLOCK_HEIGHT:
-                raise InvalidPeriodError(
-                    f"block heights are 0 to {MAX_BLOCK_HEIGHT:,}, got {quoted(block_height)}"
-                )
-            moment = (await self.chain.get_block(block_height)).time
+            moment = await self.block_time(block_height)
         else:
             moment = parse_chain_time(at)  # type: ignore[arg-type]
-        if moment.timestamp() > self._wall():
-            raise InvalidPeriodError(f"{moment.isoformat()} is in the future")
+            self._not_future(moment)
         current = await self.get_balance(address, token_id)
         amount = await self.history.amount_at(principal, current.token_id, moment, block_height)
         return HistoricalBalance(
@@ -123,6 +119,61 @@ class HistoryAPI(BulkReads):
             current.decimals,
             current.symbol,
         )
+
+    async def block_time(self, block_height: int) -> datetime:
+        """The time of block ``block_height`` (InvalidPeriodError: no such height yet)."""
+        if isinstance(block_height, bool) or not 0 <= block_height <= MAX_BLOCK_HEIGHT:
+            raise InvalidPeriodError(
+                f"block heights are 0 to {MAX_BLOCK_HEIGHT:,}, got {quoted(block_height)}"
+            )
+        moment = (await self.chain.get_block(block_height)).time
+        self._not_future(moment)
+        return moment
+
+    def _not_future(self, moment: datetime) -> None:
+        if moment.timestamp() > self._wall():
+            raise InvalidPeriodError(f"{moment.isoformat()} is in the future")
+
+    async def get_balances_at_block(
+        self,
+        address: str,
+        token_ids: Sequence[str] | None,
+        block_height: int,
+        moment: datetime | None = None,
+    ) -> list[HistoricalBalance | BalancesError]:
+        """Each token's amount in force at block ``block_height`` (None: every token
+        the address holds now), from one read of its series, in the order asked; a
+        token whose history does not reach that block gets its own error, never a
+        zero. ``moment``: the block's time when the caller read it already."""
+        principal = self._principal(address)
+        when = moment if moment is not None else await self.block_time(block_height)
+        if token_ids is None:
+            found: list[Balance | BalancesError] = list(await self.get_balances(address))
+        else:
+            items = await self.get_balances_batch([(address, t) for t in token_ids])
+            found = [item.balance or item.error for item in items]  # type: ignore[misc]
+        keys = [b.token_id for b in found if isinstance(b, Balance)]
+        amounts = await self.history.amounts_at(principal, keys, when, block_height) if keys else {}
+        answers: list[HistoricalBalance | BalancesError] = []
+        for current in found:
+            if isinstance(current, BalancesError):
+                answers.append(current)
+                continue
+            amount = amounts[current.token_id]
+            answers.append(
+                amount
+                if isinstance(amount, BalancesError)
+                else HistoricalBalance(
+                    str(principal),
+                    current.token_id,
+                    when,
+                    block_height,
+                    amount,
+                    current.decimals,
+                    current.symbol,
+                )
+            )
+        return answers
 
     async def backfill(
         self,

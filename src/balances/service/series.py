@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from balances.config import BalanceServiceConfig
@@ -46,6 +47,23 @@ class ItemError:
         return {"address": address, "token_id": token, **from_error}
 
 
+def _block_height(value: Any) -> int | None:
+    """``at_block`` as given: None, or a block height (an int, or its digits)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValidationError(f"at_block is a block height (a whole number), not {quoted(value)}")
+
+
+def _one_tip(balances: Sequence[Balance]) -> int | None:
+    """The tip every balance was read at, when they share one (and it is known)."""
+    heights = {b.block_height for b in balances}
+    return next(iter(heights)) if len(heights) == 1 else None
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}..."
 
@@ -62,6 +80,8 @@ class SeriesBulk:
 class CurrentBulk:
     balances: list[Balance]
     errors: list[ItemError] = field(default_factory=list)
+    #: The block every balance is as of (None: read at different tips).
+    block_height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,23 +192,27 @@ class BalanceSeriesAPI:
 
     async def get_current_balances_bulk(self, request: Mapping[str, Any] | object) -> CurrentBulk:
         """Current balances of ``addresses`` (``token_ids`` or every token held),
-        without zeros unless ``include_zero``, at least ``min_balance`` base units."""
+        without zeros unless ``include_zero``, at least ``min_balance`` base units.
+
+        ``at_block``: every balance as of that block height instead, from the stored
+        history (a token whose history does not reach back that far gets its own
+        error, never a zero). The answer's ``block_height`` is the block all its
+        balances are as of: ``at_block``, or the one tip every current balance was
+        read at; None when they were read at different tips."""
         addresses = _strings(_field(request, "addresses"), "addresses")
         tokens = _strings(_field(request, "token_ids", "tokenIds"), "token_ids")
         include_zero = bool(_field(request, "include_zero", "includeZero"))
         minimum = _field(request, "min_balance", "minBalance")
         floor = 0 if minimum is None else parse_amount(minimum)
+        at_block = _block_height(_field(request, "at_block", "atBlock"))
         self._check_size(len(addresses), len(tokens))
+        moment = None if at_block is None else await self.service.block_time(at_block)
         found_by: dict[str, list[Balance]] = {}
         errors: list[ItemError] = []
 
         async def of(address: str) -> None:
             balances = found_by.setdefault(address, [])
-            if not tokens:
-                found: Sequence[Balance | BalancesError] = await self.service.get_balances(address)
-            else:
-                items = await self.service.get_balances_batch([(address, t) for t in tokens])
-                found = [item.balance or item.error for item in items]  # type: ignore[misc]
+            found = await self._current(address, tokens or None, at_block, moment)
             names: list[str | None] = list(tokens) or [None] * len(found)
             for token, item in zip(names, found, strict=True):
                 if isinstance(item, BalancesError):
@@ -200,7 +224,25 @@ class BalanceSeriesAPI:
             if isinstance(outcome, ItemError):
                 errors.append(outcome)
         ordered = [b for address in addresses for b in found_by.get(address, [])]  # as asked
-        return CurrentBulk(ordered, errors)
+        return CurrentBulk(ordered, errors, at_block if at_block is not None else _one_tip(ordered))
+
+    async def _current(
+        self,
+        address: str,
+        tokens: Sequence[str] | None,
+        at_block: int | None,
+        moment: datetime | None,
+    ) -> Sequence[Balance | BalancesError]:
+        service = self.service
+        if at_block is not None:
+            found = await service.get_balances_at_block(address, tokens, at_block, moment)
+            return [
+                item if isinstance(item, BalancesError) else item.as_balance() for item in found
+            ]
+        if tokens is None:
+            return await service.get_balances(address)
+        items = await service.get_balances_batch([(address, t) for t in tokens])
+        return [item.balance or item.error for item in items]  # type: ignore[misc]
 
     async def get_portfolio_performance_bulk(
         self, addresses: Sequence[str], period: str = "30d"
