@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
 
 from balances.api.errors import ApiError
 from balances.config import BalanceServiceConfig
@@ -20,12 +21,12 @@ _api_key = APIKeyHeader(
 )
 
 
-def service(request: Request) -> BalanceService:
+def service(request: HTTPConnection) -> BalanceService:
     found: BalanceService = request.app.state.service
     return found
 
 
-def settings(request: Request) -> BalanceServiceConfig:
+def settings(request: HTTPConnection) -> BalanceServiceConfig:
     found: BalanceServiceConfig = request.app.state.settings
     return found
 

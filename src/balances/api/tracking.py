@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from balances.api.deps import API_KEY_HEADER, service, settings
 from balances.service.core import read_tracking
@@ -53,7 +53,7 @@ class AnonymousBudget:
         return True
 
 
-def _keyed(request: Request) -> bool:
+def _keyed(request: HTTPConnection) -> bool:
     configured = settings(request).api.key
     given = request.headers.get(API_KEY_HEADER)
     if configured is None or given is None:
@@ -61,8 +61,9 @@ def _keyed(request: Request) -> bool:
     return hmac.compare_digest(given.encode(), configured.get_secret_value().encode())
 
 
-async def read_tracking_policy(request: Request) -> None:
-    """An app-wide dependency: sets who may track by reading, for this request."""
+async def read_tracking_policy(request: HTTPConnection) -> None:
+    """An app-wide dependency: sets who may track by reading, for this request (an
+    HTTP request, or a WebSocket: GraphQL subscriptions)."""
     if _keyed(request):
         read_tracking.set(None)  # as the Python API: config.track_on_read decides
         return

@@ -12,6 +12,7 @@ from balances.cli import (
     balance_cmds,
     bulk_cmds,
     cost_cmds,
+    graphql_cmds,
     history_cmds,
     ingest_cmds,
     scheduler_cmds,
@@ -40,6 +41,7 @@ app.add_typer(ingest_cmds.ingest_app, name="ingest")
 app.add_typer(tokens_cmds.tokens_app, name="tokens")
 app.add_typer(store_cmds.store_app, name="store")
 app.add_typer(webhooks_cmds.webhooks_app, name="webhooks")
+app.add_typer(graphql_cmds.graphql_app, name="graphql")
 app.command()(balance_cmds.balance)
 app.command()(balance_cmds.sync)
 app.command()(history_cmds.history)

@@ -179,16 +179,6 @@ def _root_type(schema: GraphQLSchema, operation: OperationType) -> GraphQLObject
     return schema.subscription_type
 
 
-class ErrorCodes(SchemaExtension):
-    """Give each error of a field the REST error code; mask unexpected errors."""
-
-    def on_execute(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        for error in (result.errors if result is not None else None) or ():
-            label(error)
-
-
 def label(error: GraphQLError) -> None:
     """Set ``error``'s code (and hide an unexpected error's internals)."""
     original = error.original_error

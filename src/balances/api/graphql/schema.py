@@ -18,7 +18,7 @@ from strawberry.types import ExecutionContext, Info
 
 from balances.api.errors import error_body
 from balances.api.graphql.context import GraphContext
-from balances.api.graphql.limits import CostLimiter, ErrorCodes
+from balances.api.graphql.limits import CostLimiter, label
 from balances.api.graphql.types import (
     Balance,
     BalanceChange,
@@ -238,9 +238,10 @@ class _Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Client errors are answers, not incidents: :func:`.limits.label` logs the
-        unexpected ones (Strawberry would log every error)."""
+        """Give each error its code (:func:`.limits.label`, which logs the unexpected
+        ones): client errors are answers, not incidents to log."""
         for error in errors:
+            label(error)
             log.debug("GraphQL error: %s", error.message)
 
 
@@ -251,7 +252,6 @@ def build_schema(settings: GraphQLConfig | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: QueryDepthLimiter(max_depth=chosen.max_depth),
         lambda: CostLimiter(chosen.max_cost),
-        ErrorCodes,
     ]
     if not chosen.introspection:
         extensions.append(DisableIntrospection)
