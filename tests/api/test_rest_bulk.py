@@ -95,7 +95,7 @@ async def test_bulk_current_shape_and_values_in_either_spelling(
     response = await api.post(CURRENT, json=body)
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert set(answer) == {"balances", "errors"}
+    assert set(answer) == {"block_height", "balances", "errors"}
     assert answer["errors"] == []
     assert all(set(item) == BALANCE_FIELDS for item in answer["balances"])
     expected = {

@@ -350,6 +350,47 @@ async def test_balance_at_a_height_or_a_time(
     assert unix.json()["balance"] == str(kit.chain.balance("stx", HOLDER))
 
 
+async def test_bulk_current_at_a_block_answers_every_balance_as_of_that_block(
+    kit: Kit, make_client: ClientFactory, api_key: str
+) -> None:
+    sim, client, since = await _history_setup(kit, make_client, api_key)
+    first = kit.chain.blocks.at_time(int(since))
+    assert first is not None
+    tokens = ["stx", NATIVE]
+    checked = 0
+    for height in range(first.height, kit.chain.tip_height + 1, 3):
+        block = kit.chain.blocks.at_height(height)
+        assert block is not None
+        if block.time < since:
+            continue
+        body = {"addresses": [HOLDER], "tokenIds": tokens, "includeZero": True, "atBlock": height}
+        response = await client.post("/balances/bulk/current", json=body)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["errors"] == []
+        assert answer["block_height"] == height
+        assert [b["block_height"] for b in answer["balances"]] == [height, height]
+        assert {b["token_id"]: b["balance"] for b in answer["balances"]} == {
+            token: str(sim.truth(token, block.time)) for token in tokens
+        }
+        checked += 1
+    assert checked >= 3
+
+    before = {"addresses": [HOLDER], "tokenIds": tokens, "atBlock": first.height - 50}
+    answer = (await client.post("/balances/bulk/current", json=before)).json()
+    assert answer["balances"] == [], "an amount before its history is unknown, never zero"
+    assert {e["error"] for e in answer["errors"]} == {"balance_not_found"}
+    assert answer["block_height"] == first.height - 50
+
+
+@pytest.mark.parametrize("at_block", [-1, "12", True, 2**32])
+async def test_bulk_current_refuses_a_bad_at_block(api: httpx.AsyncClient, at_block: Any) -> None:
+    body = {"addresses": [HOLDER], "at_block": at_block}
+    response = await api.post("/balances/bulk/current", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_request"
+
+
 async def test_a_balance_read_at_the_tip_answers_for_that_height(
     api: httpx.AsyncClient, kit: Kit
 ) -> None:

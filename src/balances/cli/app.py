@@ -19,6 +19,7 @@ from balances.cli import (
     serve_cmds,
     store_cmds,
     tokens_cmds,
+    watch_cmds,
     webhooks_cmds,
 )
 from balances.config import BalanceServiceConfig
@@ -50,6 +51,7 @@ app.command()(history_cmds.backfill)
 app.command()(serve_cmds.serve)
 app.command()(serve_cmds.demo)
 app.command()(cost_cmds.cost)
+app.command()(watch_cmds.watch)
 
 
 @app.command()
