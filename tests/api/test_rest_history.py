@@ -383,7 +383,7 @@ async def test_bulk_current_at_a_block_answers_every_balance_as_of_that_block(
     assert answer["block_height"] == first.height - 50
 
 
-@pytest.mark.parametrize("at_block", [-1, "12", True, 2**32])
+@pytest.mark.parametrize("at_block", [-1, "12", True, 2**32, 12.5])
 async def test_bulk_current_refuses_a_bad_at_block(api: httpx.AsyncClient, at_block: Any) -> None:
     body = {"addresses": [HOLDER], "at_block": at_block}
     response = await api.post("/balances/bulk/current", json=body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from balances.api.deps import ApiKey, Service
@@ -38,6 +38,16 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _whole_number(value: Any) -> Any:
+    """A JSON integer, written ``136`` or ``136.0`` (both are integers to JSON Schema);
+    not a string or a boolean."""
+    if isinstance(value, bool | str):
+        raise ValueError("at_block is a block height: a whole number, not a string or boolean")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class CurrentIn(_In):
     addresses: list[Item] = Field(min_length=1, max_length=MAX_LIST)
     token_ids: list[Item] | None = Field(
@@ -54,12 +64,13 @@ class CurrentIn(_In):
     )
     at_block: int | None = Field(
         None,
-        strict=True,
         ge=0,
         le=2**32 - 1,
         validation_alias=_aliases("at_block", "atBlock"),
         description="every balance as of this block height, from the stored history",
     )
+
+    _at_block_is_whole = field_validator("at_block", mode="before")(_whole_number)
 
 
 # Stated in the schema and judged by the service, as the query parameters (params.py).
