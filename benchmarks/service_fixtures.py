@@ -8,7 +8,8 @@
   served on loopback in the same process; ``... bare BODY_HEX`` serves a raw ASGI
   app answering every GET with those bytes. Both use the same uvicorn settings and
   listening socket options; the process prints ``READY <port>`` once it accepts
-  connections and runs until it is terminated.
+  connections and runs until it is terminated. ``... live CONFIG_PATH`` serves a
+  service built from JSON settings, with ingestion on (``bench_live``).
 - :func:`drive` sends a fixed number of keep-alive GETs over a few connections
   (a minimal HTTP/1.1 client, lighter than httpx) and returns the requests per second.
 """
@@ -152,6 +153,20 @@ async def _serve(app: Any) -> None:
     await task
 
 
+async def answer_lifespan(
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+    send: Callable[[Mapping[str, Any]], Awaitable[None]],
+) -> None:
+    """A raw ASGI app's side of the lifespan protocol: nothing to start or stop."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class BareApp:
     """A raw ASGI app: every GET gets ``body`` as ``application/json``."""
 
@@ -173,13 +188,8 @@ class BareApp:
         send: Callable[[Mapping[str, Any]], Awaitable[None]],
     ) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         await send(self.start)
         await send(self.body)
 
@@ -204,14 +214,31 @@ async def _serve_service(holder: str, token: str) -> None:
             await _serve(create_app(service=svc))
 
 
+def _serve_live(config_path: str) -> None:
+    """The service ``bench_live`` measures: built from the JSON settings at
+    ``config_path``, with ingestion on (its push endpoints) and no scheduler."""
+    import resource
+
+    from balances.api import create_app
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per subscriber
+    config = BalanceServiceConfig.model_validate_json(Path(config_path).read_text())
+    asyncio.run(_serve(create_app(config, scheduler=False, ingest=True)))
+
+
 def main(argv: list[str]) -> None:
     kind = argv[0]
-    if kind == "bare":
+    if kind == "live":
+        _serve_live(argv[1])
+    elif kind == "bare":
         asyncio.run(_serve(BareApp(bytes.fromhex(argv[1]))))
     elif kind == "service":
         asyncio.run(_serve_service(argv[1], argv[2]))
     else:
-        raise SystemExit(f"unknown server {kind!r}: service HOLDER TOKEN, or bare BODY_HEX")
+        raise SystemExit(
+            f"unknown server {kind!r}: service HOLDER TOKEN, bare BODY_HEX or live CONFIG_PATH"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +253,13 @@ class Served:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / _CLOCK_TICKS
+
+    def rss_bytes(self) -> int:
+        """The process's resident memory now."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no VmRSS for process {self.pid}")
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -86,6 +86,7 @@ async def _open(
     return EventSourceResponse(
         _events(stream, settings.heartbeat_seconds),
         send_timeout=SEND_TIMEOUT,
+        ping=0,  # the stream's own heartbeats keep it alive: no ping task per consumer
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import Request, WebSocket
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -20,10 +21,16 @@ async def _context(request: Request = None, websocket: WebSocket = None) -> Grap
     return GraphContext(state.service, state.series_api)
 
 
+class _Router(GraphQLRouter[GraphContext, None]):
+    def encode_json(self, data: object) -> bytes:
+        """orjson, as the REST routes: a bulk answer encodes several times faster."""
+        return orjson.dumps(data)
+
+
 def graphql_router(settings: GraphQLConfig) -> GraphQLRouter[GraphContext, None]:
     """The ``/graphql`` routes: POST and GET queries, the GraphiQL page while
     introspection is on, and subscriptions over graphql-transport-ws."""
-    return GraphQLRouter(
+    return _Router(
         build_schema(settings),
         path=PATH,
         graphql_ide="graphiql" if settings.introspection else None,

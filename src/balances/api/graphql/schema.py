@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext, Info
 
 from balances.api.errors import error_body
 from balances.api.graphql.context import GraphContext
+from balances.api.graphql.execution import LeafExecutionContext
 from balances.api.graphql.limits import CostLimiter, label
 from balances.api.graphql.types import (
     Balance,
@@ -255,7 +256,13 @@ def build_schema(settings: GraphQLConfig | None = None) -> strawberry.Schema:
     ]
     if not chosen.introspection:
         extensions.append(DisableIntrospection)
-    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return _Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=LeafExecutionContext,
+    )
 
 
 def schema_text() -> str:
