@@ -81,13 +81,14 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
 
 
 @contextmanager
-def running_demo() -> Iterator[str]:
-    """The base URL of ``balances demo --days 30`` (no live activity: a steady page)."""
+def running_demo(every: float = 3600) -> Iterator[str]:
+    """The base URL of ``balances demo --days 30``, with a transfer every ``every``
+    seconds (by default none: a steady page)."""
     port, chain_port = _free_port(), _free_port()
     command = [
         sys.executable, "-m", "balances", "demo",
         "--port", str(port), "--chain-port", str(chain_port), "--days", "30",
-        "--every", "3600",
+        "--every", str(every),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -3,7 +3,9 @@
 Server-rendered HTML (Jinja2 with autoescape on, so whatever a user types or a token
 contract calls itself is escaped) of the view :mod:`balances.api.dashboard_view`
 builds, with inline SVG charts: the page is complete without JavaScript and needs
-nothing from outside the app (one CSS file under ``/static``). A failure is a
+nothing from outside the app (one CSS file under ``/static``). Where the service keeps
+a change feed, ``static/live.js`` follows the address's stream and updates the rows
+as changes are applied (the only script, served by the app itself). A failure is a
 friendly message on the page, with the status the REST error table gives it (400
 for a bad address), never a stack trace.
 """
@@ -33,13 +35,14 @@ log = logging.getLogger("balances.api.dashboard")
 
 STATIC_PATH = "/static"
 STATIC_NAME = "dashboard-static"
+STREAM_ROUTE = "stream_balances"
 PERIODS = ("24h", "7d", "30d", "90d", "1y", "all")
 GRANULARITIES = ("auto", "hour", "day", "week")
 #: Inputs are echoed back into the form; nothing valid is longer than this.
 MAX_INPUT = 200
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+        "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -101,6 +104,7 @@ async def dashboard(
     else:
         context["tracked"] = await _tracked(svc)
     context.update(_navigation(request, form))
+    context.update(_live(request, svc, form.address if context["view"] else None))
     return _render(request, context, status)
 
 
@@ -147,6 +151,17 @@ def _navigation(request: Request, form: Form) -> dict[str, Any]:
         "granularity_links": [
             _switch(home, form.address, form.period, g, g, g == granularity) for g in GRANULARITIES
         ],
+    }
+
+
+def _live(request: Request, svc: BalanceService, address: str | None) -> dict[str, Any]:
+    """The live rows' stream and script, where there is a table and a change feed."""
+    if address is None or svc.feed is None:
+        return {"stream_href": None, "live_js_href": None}
+    stream = request.url_for(STREAM_ROUTE).path
+    return {
+        "stream_href": f"{stream}?{urlencode({'addresses': address})}",
+        "live_js_href": request.url_for(STATIC_NAME, path="live.js").path,
     }
 
 

@@ -50,6 +50,9 @@ class BalanceRow:
     price: str | None
     usd: str | None
     usd_value: Decimal | None
+    #: For the live rows (static/live.js): the decimals and the price as exact text.
+    decimals: int | None
+    price_usd: str | None
     updated_at: str | None
     updated_ago: str
     block_height: int | None
@@ -148,6 +151,8 @@ def _row(
         price=None if price is None else f"${price:,f}",
         usd=None if value is None else _dollars(value),
         usd_value=value,
+        decimals=balance.decimals,
+        price_usd=None if price is None else f"{price:f}",
         updated_at=None if balance.updated_at is None else balance.updated_at.isoformat(),
         updated_ago=ago(balance.updated_at, now),
         block_height=balance.block_height,

@@ -48,7 +48,7 @@ class StreamRequest(BaseModel):
     after: int | None = Field(None, ge=0)
 
 
-@router.get("/stream/balances", include_in_schema=False)
+@router.get("/stream/balances", include_in_schema=False, name="stream_balances")
 async def stream_balances(
     svc: Service,
     addresses: Annotated[str, Query(max_length=200_000)] = "",
