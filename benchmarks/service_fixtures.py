@@ -114,6 +114,14 @@ class InProcessChain:
     async def get_block_at(self, moment: datetime | int | float | str) -> Block:
         return await self.get_block(TIP_HEIGHT)
 
+    async def get_balance_at(
+        self, principal: str | Principal, token: str, index_block_hash: str
+    ) -> int:
+        if token == "stx":
+            return await self.get_stx_balance(principal)
+        index = int(token.rsplit("-", 1)[1])
+        return await self.get_ft_balance(principal, token_asset(index))
+
 
 # --- the servers (run in their own process) ----------------------------------------
 

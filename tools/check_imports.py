@@ -58,15 +58,16 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (15, ("service.bulk",)),
     (16, ("service.history_api",)),
     (17, ("service.balances",)),
-    (18, ("service.series",)),
-    (19, ("service",)),  # the package: BalanceService and BalanceSeriesAPI
-    (20, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
-    (21, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
-    (21, ("doctor",)),  # verifies every blob kind, repairs through the service
-    (22, ("api",)),
-    (22, ("testing",)),
-    (23, ("cli", "__main__")),
-    (24, ("",)),  # balances/__init__.py: the curated public API
+    (18, ("service.consistency",)),  # one block for a bulk answer (re-reads behind it)
+    (19, ("service.series",)),
+    (20, ("service",)),  # the package: BalanceService and BalanceSeriesAPI
+    (21, ("scheduler",)),  # runs BalanceService / BalanceSeriesAPI methods on a schedule
+    (22, ("costmodel",)),  # drives the stores' layouts and the scheduler's bookkeeping
+    (22, ("doctor",)),  # verifies every blob kind, repairs through the service
+    (23, ("api",)),
+    (23, ("testing",)),
+    (24, ("cli", "__main__")),
+    (25, ("",)),  # balances/__init__.py: the curated public API
 ]
 
 

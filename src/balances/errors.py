@@ -205,6 +205,11 @@ class FeedGoneError(BalancesError):
         self.resume_after = resume_after
 
 
+class BehindBlockError(BalancesError):
+    """A balance of a bulk answer read at an older block than the answer's, that could
+    not be re-read as of the answer's block (it is left out, never mixed in)."""
+
+
 class FeedUnavailableError(BalancesError):
     """This service keeps no change feed (the spec layout, or the feed is disabled)."""
 

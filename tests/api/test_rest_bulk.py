@@ -123,6 +123,74 @@ async def test_bulk_current_shape_and_values_in_either_spelling(
     assert (OTHER, NATIVE) not in _amounts(floor.json()["balances"])  # 250 < 251
 
 
+async def _read_at_two_tips(kit: Kit, client: httpx.AsyncClient) -> tuple[int, int]:
+    """HOLDER read at one tip; then the chain moves (HOLDER's STX too) and OTHER is
+    read at the new tip, while HOLDER's read is still fresh in the cache."""
+    await client.get(f"/balances/{HOLDER}")
+    first = kit.chain.tip_height
+    with kit.chain.block():
+        kit.chain.mint("stx", HOLDER, 1_234)
+    await client.get(f"/balances/{OTHER}")
+    return first, kit.chain.tip_height
+
+
+async def test_bulk_current_never_mixes_blocks(kit: Kit, make_client: ClientFactory) -> None:
+    client = await make_client()
+    first, second = await _read_at_two_tips(kit, client)
+    assert first < second
+    held = (await client.get(f"/balances/{HOLDER}/stx")).json()
+    assert held["block_height"] == first, "the cached read: the answer below re-reads it"
+    body = {"addresses": [HOLDER, OTHER], "tokenIds": ["stx", NATIVE], "includeZero": True}
+    answer = (await client.post(CURRENT, json=body)).json()
+    assert answer["errors"] == []
+    assert answer["block_height"] == second
+    assert {b["block_height"] for b in answer["balances"]} == {second}
+    assert _amounts(answer["balances"]) == {
+        (address, token): kit.chain.balance(token, address)
+        for address in (HOLDER, OTHER)
+        for token in ("stx", NATIVE)
+    }
+    assert _amounts(answer["balances"])[(HOLDER, "stx")] == int(held["balance"]) + 1_234
+
+
+async def test_bulk_current_leaves_out_what_it_cannot_reread(
+    kit: Kit, make_client: ClientFactory
+) -> None:
+    client = await make_client(api={"key": API_KEY, "max_consistency_reads": 1})
+    first, second = await _read_at_two_tips(kit, client)
+    body = {"addresses": [HOLDER, OTHER], "tokenIds": ["stx", NATIVE], "includeZero": True}
+    answer = (await client.post(CURRENT, json=body)).json()
+    assert answer["block_height"] == second
+    assert {b["block_height"] for b in answer["balances"]} == {second}
+    shown = _amounts(answer["balances"])
+    assert (HOLDER, "stx") in shown, "one re-read allowed: the first lagging balance"
+    assert (HOLDER, NATIVE) not in shown, "beyond the bound: left out, never mixed in"
+    assert len(answer["errors"]) == 1
+    _assert_item_error(answer["errors"][0], HOLDER, NATIVE, "behind_block")
+    assert f"read at block {first}" in answer["errors"][0]["message"]
+
+
+async def test_a_failed_reread_is_an_item_error_not_an_old_amount(
+    kit: Kit, make_client: ClientFactory
+) -> None:
+    client = await make_client()
+    _, second = await _read_at_two_tips(kit, client)
+    body = {"addresses": [HOLDER, OTHER], "tokenIds": ["stx", NATIVE], "includeZero": True}
+    kit.chain.faults.error_rate = 1.0  # the chain fails now; both reads are still cached
+    try:
+        answer = (await client.post(CURRENT, json=body)).json()
+    finally:
+        kit.chain.faults.error_rate = 0.0
+    assert answer["block_height"] == second
+    assert {b["address"] for b in answer["balances"]} == {OTHER}
+    assert {b["block_height"] for b in answer["balances"]} == {second}
+    assert {(e["address"], e["token_id"]) for e in answer["errors"]} == {
+        (HOLDER, "stx"),
+        (HOLDER, NATIVE),
+    }
+    assert all(e["error"].startswith("chain_") for e in answer["errors"]), answer["errors"]
+
+
 _METADATA = ("decimals", "symbol", "display_balance", "metadata")
 
 

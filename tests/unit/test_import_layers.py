@@ -158,7 +158,7 @@ def test_a_tree_without_loops_has_no_circle(checker: ModuleType, tmp_path: Path)
                 "testing/__init__.py": "",
                 "testing/fake.py": "",
             },
-            "balances.api.app (layer 22) must not import balances.testing.fake",
+            "balances.api.app (layer 23) must not import balances.testing.fake",
         ),
     ],
 )

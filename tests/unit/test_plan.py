@@ -147,6 +147,11 @@ class MemoryReader:
     async def get_block_at(self, moment: datetime | int | float | str) -> Block:
         raise AssertionError
 
+    async def get_balance_at(
+        self, principal: str | Principal, token: str, index_block_hash: str
+    ) -> int:
+        raise AssertionError
+
 
 def test_the_memory_reader_satisfies_the_protocol() -> None:
     assert isinstance(MemoryReader(0, {}, {}), ChainReader)

@@ -20,6 +20,7 @@ from balances.blobs.health import reportable
 from balances.errors import (
     BalanceNotFoundError,
     BalancesError,
+    BehindBlockError,
     BlobStoreError,
     ChainError,
     ChainRejectedError,
@@ -84,6 +85,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (IngestError, 503, "ingestion_unavailable"),
     (FeedGoneError, 410, "feed_gone"),
     (FeedUnavailableError, 503, "feed_unavailable"),
+    (BehindBlockError, 503, "behind_block"),
     (ConfigError, 500, "configuration_error"),
 )
 

@@ -51,3 +51,9 @@ class ChainReader(Protocol):
     async def get_block_at(self, moment: datetime | int | float | str) -> Block:
         """The newest block at or before ``moment``."""
         ...
+
+    async def get_balance_at(
+        self, principal: str | Principal, token: str, index_block_hash: str
+    ) -> int:
+        """A balance exactly as of one block (``stx`` or a contract id)."""
+        ...

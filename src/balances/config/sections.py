@@ -90,6 +90,12 @@ class ApiConfig(Frozen):
     max_bulk_items: int = Field(
         1000, gt=0, description="a positive integer; addresses x tokens per bulk request"
     )
+    max_consistency_reads: int = Field(
+        200,
+        ge=0,
+        description="balances of one bulk answer read at an older block than the rest that "
+        "are re-read as of its block, at most (beyond: a behind_block error each)",
+    )
     anonymous_track_per_minute: int = Field(
         0,
         ge=0,

@@ -31,6 +31,7 @@ from balances.errors import (
 )
 from balances.service.aggregates import AggregateStore, Performance, performance_of
 from balances.service.balances import BalanceService
+from balances.service.consistency import as_of_one_block
 from balances.service.history import PortfolioHistory
 
 
@@ -58,12 +59,6 @@ def _block_height(value: Any) -> int | None:
     raise ValidationError(f"at_block is a block height (a whole number), not {quoted(value)}")
 
 
-def _one_tip(balances: Sequence[Balance]) -> int | None:
-    """The tip every balance was read at, when they share one (and it is known)."""
-    heights = {b.block_height for b in balances}
-    return next(iter(heights)) if len(heights) == 1 else None
-
-
 def _cut(text: str) -> str:
     return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}..."
 
@@ -80,7 +75,7 @@ class SeriesBulk:
 class CurrentBulk:
     balances: list[Balance]
     errors: list[ItemError] = field(default_factory=list)
-    #: The block every balance is as of (None: read at different tips).
+    #: The block every balance is as of (None: no balance, so no block).
     block_height: int | None = None
 
 
@@ -197,8 +192,9 @@ class BalanceSeriesAPI:
         ``at_block``: every balance as of that block height instead, from the stored
         history (a token whose history does not reach back that far gets its own
         error, never a zero). The answer's ``block_height`` is the block all its
-        balances are as of: ``at_block``, or the one tip every current balance was
-        read at; None when they were read at different tips."""
+        balances are as of: ``at_block``, or else the newest block any was read at,
+        those read at an older one re-read as of it (:mod:`.consistency`: never a
+        mix of blocks; one that cannot be re-read is an item error)."""
         addresses = _strings(_field(request, "addresses"), "addresses")
         tokens = _strings(_field(request, "token_ids", "tokenIds"), "token_ids")
         include_zero = bool(_field(request, "include_zero", "includeZero"))
@@ -217,14 +213,22 @@ class BalanceSeriesAPI:
             for token, item in zip(names, found, strict=True):
                 if isinstance(item, BalancesError):
                     errors.append(ItemError(address, token, item))
-                elif (include_zero or item.amount > 0) and item.amount >= floor:
+                else:
                     balances.append(item)
 
         for outcome in await self._per_address(addresses, of):
             if isinstance(outcome, ItemError):
                 errors.append(outcome)
         ordered = [b for address in addresses for b in found_by.get(address, [])]  # as asked
-        return CurrentBulk(ordered, errors, at_block if at_block is not None else _one_tip(ordered))
+        block = at_block
+        if at_block is None:
+            one = await as_of_one_block(self.service, ordered)
+            ordered, block = one.balances, one.block_height
+            errors += [ItemError(b.address, b.token_id, error) for b, error in one.behind]
+        shown = [
+            b for b in ordered if (include_zero or b.amount > 0) and b.amount >= floor
+        ]  # after the re-reads: an amount they changed is filtered as it is now
+        return CurrentBulk(shown, errors, block)
 
     async def _current(
         self,
