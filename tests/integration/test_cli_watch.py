@@ -93,3 +93,18 @@ async def test_bad_input_exits_2_with_a_message() -> None:
     result = await watch("not-an-address", "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2
     assert "not-an-address" in result.stderr
+
+
+async def test_a_position_the_feed_no_longer_holds_exits_1(rig: Rig) -> None:
+    feed = feed_of(rig.service)
+    for _ in range(2):
+        await rig.produce(2)
+        await rig.ingestion.run_once()
+        await rig.ingestion.ingestor.flush()
+    assert await feed.reader.prune(older_than=10**12) >= 1  # every segment but the newest
+    async with serve_api(rig.service) as client:
+        result = await watch(*WATCHED, "--after", "0", "--url", str(client.base_url))
+    assert result.exit_code == 1, result.output
+    assert "410" in result.stderr
+    assert "re-read the snapshot" in result.stderr
+    assert result.stdout == ""
