@@ -35,6 +35,7 @@ errors are also :class:`ValueError`, so code that already guards parsing with
     ├── PriceSourceError                    the USD price source failed or answered nonsense
     ├── IngestError                         block ingestion cannot go on from where it is
     ├── FeedGoneError                       a change-feed position no longer kept; re-read
+    ├── BehindBlockError                    a bulk item that cannot be had as of the answer's block
     ├── FeedUnavailableError                this service keeps no change feed
     └── BlobStoreError                      the blob store failed
         ├── BlobNotFoundError               no blob under that key (also NotFoundError)

@@ -191,6 +191,49 @@ async def test_a_failed_reread_is_an_item_error_not_an_old_amount(
     assert all(e["error"].startswith("chain_") for e in answer["errors"]), answer["errors"]
 
 
+async def test_bulk_series_end_at_one_block(kit: Kit, make_client: ClientFactory) -> None:
+    """HOLDER's STX did not move between the two reads: its series is restamped at the
+    newer block. Its token did move: that series lacks the change, so it is an error."""
+    client = await make_client()
+    await client.get(f"/balances/{HOLDER}")
+    first = kit.chain.tip_height
+    with kit.chain.block():
+        kit.chain.mint(NATIVE, HOLDER, 7)
+    await client.get(f"/balances/{OTHER}")
+    second = kit.chain.tip_height
+    body = {"addresses": [HOLDER, OTHER], "tokenIds": ["stx", NATIVE], "period": "7d"}
+    answer = (await client.post(SERIES, json=body)).json()
+    assert answer["block_height"] == second
+    heights = {
+        (address, token): history["block_height"]
+        for address, by_token in answer["series"].items()
+        for token, history in by_token.items()
+    }
+    assert heights == {(HOLDER, "stx"): second, (OTHER, "stx"): second, (OTHER, NATIVE): second}
+    assert len(answer["errors"]) == 1
+    _assert_item_error(answer["errors"][0], HOLDER, NATIVE, "behind_block")
+    assert f"(read at block {first})" in answer["errors"][0]["message"]
+
+
+async def test_bulk_portfolio_ends_at_one_block(kit: Kit, make_client: ClientFactory) -> None:
+    client = await make_client()
+    first, second = await _read_at_two_tips(kit, client)  # HOLDER's STX moved after its read
+    body = {"addresses": [HOLDER, OTHER], "period": "7d"}
+    answer = (await client.post(PORTFOLIO, json=body)).json()
+    assert answer["block_height"] == second
+    assert set(answer["performance"]) == {OTHER}
+    [error] = answer["errors"]
+    _assert_item_error(error, HOLDER, None, "behind_block")
+    assert f"cannot end at block {second}" in error["message"]
+
+    kit.clocks.advance(mono=10_000, wall=10_000)  # past every TTL: both are read again
+    again = (await client.post(PORTFOLIO, json=body)).json()
+    assert again["errors"] == []
+    assert set(again["performance"]) == {HOLDER, OTHER}
+    assert again["block_height"] == kit.chain.tip_height
+    assert first < second
+
+
 _METADATA = ("decimals", "symbol", "display_balance", "metadata")
 
 
@@ -468,7 +511,7 @@ async def test_bulk_series_equals_the_history_route(api: httpx.AsyncClient, kit:
     response = await api.post(SERIES, json=body)
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert set(answer) == {"series", "errors"}
+    assert set(answer) == {"block_height", "series", "errors"}
     assert answer["errors"] == []
     assert set(answer["series"]) == {HOLDER, OTHER}
     for address in (HOLDER, OTHER):
@@ -600,7 +643,7 @@ async def test_bulk_portfolio_shape_values_and_item_errors(
     response = await api.post(PORTFOLIO, json={"addresses": [HOLDER, BAD, OTHER], "period": "7d"})
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert set(answer) == {"performance", "errors"}
+    assert set(answer) == {"block_height", "performance", "errors"}
     [error] = answer["errors"]
     _assert_item_error(error, BAD, None, "invalid_address")
     assert set(answer["performance"]) == {HOLDER, OTHER}

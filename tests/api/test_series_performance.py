@@ -194,20 +194,31 @@ async def test_aggregates_are_stored_and_reused_while_fresh(logged: Kit) -> None
         assert await store.head(key) is not None
         computed = (await series.get_portfolio_performance_bulk([HOLDER], "24h")).performance
 
-        # The chain moves and the service reads it; the aggregate, still fresh, is
-        # what the performance is made of: one blob read, nothing else.
-        before = kit.chain.balance("stx", HOLDER)
-        await sim.step(60, lambda c: c.transfer("stx", HOLDER, OTHER, 7_777))
+        # Nothing moved: the aggregate, still fresh, is what the performance is made
+        # of (one blob read, nothing from the chain), and it ends at the answer's block.
+        await sim.step(60)
         kit.reset()
         store.gets.clear()
-        cached = (await series.get_portfolio_performance_bulk([HOLDER], "24h")).performance
+        cached = await series.get_portfolio_performance_bulk([HOLDER], "24h")
         assert store.gets == [key]
         assert kit.chain.requests == {}
-        assert cached[HOLDER].as_dict() == computed[HOLDER].as_dict()
-        stx = {t.token_id: t for t in cached[HOLDER].tokens}["stx"]
-        assert stx.end_amount == before
+        assert (
+            cached.performance[HOLDER].as_dict()["tokens"] == computed[HOLDER].as_dict()["tokens"]
+        )
+        assert cached.block_height == kit.chain.tip_height
 
-        # Past cache_timeouts.time_series it is recomputed from the series.
+        # The chain moves and the service reads it: the fresh aggregate no longer ends
+        # on the balances, so the performance is computed again from the series.
+        before = kit.chain.balance("stx", HOLDER)
+        await sim.step(60, lambda c: c.transfer("stx", HOLDER, OTHER, 7_777))
+        moved = await series.get_portfolio_performance_bulk([HOLDER], "24h")
+        stx = {t.token_id: t for t in moved.performance[HOLDER].tokens}["stx"]
+        assert (
+            stx.end_amount == kit.chain.balance("stx", HOLDER) == before - 7_777
+        )  # not the aggregate's
+        assert moved.block_height == kit.chain.tip_height
+
+        # Past cache_timeouts.time_series it is recomputed from the series too.
         sim.kit.chain.advance_time(TTL - 60 + 1)
         kit.clocks.advance(wall=TTL - 60 + 1, mono=TTL)
         store.gets.clear()

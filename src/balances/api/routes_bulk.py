@@ -114,11 +114,17 @@ class CurrentOut(BaseModel):
 
 
 class SeriesOut(BaseModel):
+    block_height: int | None = Field(
+        description="the block every series' current amount holds at (null: no series)"
+    )
     series: dict[str, dict[str, HistoryOut]]
     errors: list[ItemErrorOut]
 
 
 class PortfolioOut(BaseModel):
+    block_height: int | None = Field(
+        description="the block every performance's end holds at (null: no performance)"
+    )
     performance: dict[str, dict[str, Any]]
     errors: list[ItemErrorOut]
 
@@ -154,14 +160,16 @@ async def bulk_series(request: Request, body: Annotated[SeriesIn, Body()]) -> Se
         address: {token: HistoryOut.of(history) for token, history in tokens.items()}
         for address, tokens in answer.series.items()
     }
-    return SeriesOut(series=series, errors=_errors(answer.errors))
+    return SeriesOut(block_height=answer.block_height, series=series, errors=_errors(answer.errors))
 
 
 @router.post("/balances/bulk/portfolio", tags=["bulk"], summary="Portfolio performance")
 async def bulk_portfolio(request: Request, body: Annotated[PortfolioIn, Body()]) -> PortfolioOut:
     answer = await series_api(request).get_portfolio_performance_bulk(body.addresses, body.period)
     performance = {address: p.as_dict() for address, p in answer.performance.items()}
-    return PortfolioOut(performance=performance, errors=_errors(answer.errors))
+    return PortfolioOut(
+        block_height=answer.block_height, performance=performance, errors=_errors(answer.errors)
+    )
 
 
 @router.get("/cache/stats", tags=["service"], summary="Cache and blob-storage statistics")

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from balances.domain import Balance
 from balances.errors import BalancesError, BehindBlockError
 from balances.service.balances import BalanceService
+from balances.service.history import PortfolioHistory
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +35,34 @@ class OneBlock:
 
 async def as_of_one_block(service: BalanceService, balances: Sequence[Balance]) -> OneBlock:
     """``balances`` as of the newest block any of them was read at (module docstring)."""
+    block, found = await at_one_block(service, balances)
+    shown = [item for item in found if isinstance(item, Balance)]
+    behind = [
+        (balance, item)
+        for balance, item in zip(balances, found, strict=True)
+        if isinstance(item, BalancesError)
+    ]
+    return OneBlock(shown, behind, block)
+
+
+async def at_one_block(
+    service: BalanceService, balances: Sequence[Balance]
+) -> tuple[int | None, list[Balance | BalancesError]]:
+    """(the block, each balance as of it or why it cannot be), in the order given."""
     heights = {b.block_height for b in balances}
     if len(heights) <= 1 and None not in heights:
-        return OneBlock(list(balances), [], next(iter(heights), None))
+        return next(iter(heights), None), list(balances)
     known = [h for h in heights if h is not None]
     target = max(known) if known else (await service.chain.get_chain_tip()).height
-    lagging = [b for b in balances if b.block_height != target]
-    budget = service.config.api.max_consistency_reads
+    lagging = [i for i, b in enumerate(balances) if b.block_height != target]
+    found: list[Balance | BalancesError] = list(balances)
     try:
         block = await service.chain.get_block(target)
     except BalancesError as error:  # no re-read can name the block: every lagging one is out
-        return OneBlock(
-            [b for b in balances if b.block_height == target], [(b, error) for b in lagging], target
-        )
+        for i in lagging:
+            found[i] = error
+        return target, found
+    budget = service.config.api.max_consistency_reads
     gate = asyncio.Semaphore(service.config.sync_concurrency)
 
     async def reread(balance: Balance) -> Balance | BalancesError:
@@ -68,21 +84,23 @@ async def as_of_one_block(service: BalanceService, balances: Sequence[Balance]) 
             error=None,
         )
 
-    reread_ones = await asyncio.gather(*(reread(b) for b in lagging[:budget]))
-    replaced = dict(zip((id(b) for b in lagging[:budget]), reread_ones, strict=True))
-    over = {id(b) for b in lagging[budget:]}
-    shown: list[Balance] = []
-    behind: list[tuple[Balance, BalancesError]] = []
-    for balance in balances:
-        found = replaced.get(id(balance), balance)
-        if id(balance) in over:
-            found = BehindBlockError(
-                f"read at block {balance.block_height}, behind the answer's block {target}, "
-                f"and over the {budget} re-reads one answer may make "
-                "(BALANCES_API__MAX_CONSISTENCY_READS); ask again, or with at_block"
-            )
-        if isinstance(found, BalancesError):
-            behind.append((balance, found))
-        else:
-            shown.append(found)
-    return OneBlock(shown, behind, target)
+    reread_ones = await asyncio.gather(*(reread(balances[i]) for i in lagging[:budget]))
+    for i, item in zip(lagging, reread_ones, strict=False):
+        found[i] = item
+    for i in lagging[budget:]:
+        found[i] = BehindBlockError(
+            f"read at block {balances[i].block_height}, behind the answer's block {target}, "
+            f"and over the {budget} re-reads one answer may make "
+            "(BALANCES_API__MAX_CONSISTENCY_READS); ask again, or with at_block"
+        )
+    return target, found
+
+
+def ends_on(history: PortfolioHistory, amounts: Mapping[str, Balance | BalancesError]) -> bool:
+    """Whether the portfolio's last bucket holds exactly ``amounts`` (a token it does
+    not list holds nothing)."""
+    last = history.buckets[-1].amounts if history.buckets else {}
+    return all(
+        isinstance(now, Balance) and last.get(token, 0) == now.amount
+        for token, now in amounts.items()
+    )

@@ -15,6 +15,7 @@ error, the others their answers. A request larger than ``api.max_bulk_items``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,13 +26,14 @@ from balances.domain import Balance, Granularity, Period, parse_amount
 from balances.errors import (
     QUOTE_LIMIT,
     BalancesError,
+    BehindBlockError,
     RequestTooLargeError,
     ValidationError,
     quoted,
 )
 from balances.service.aggregates import AggregateStore, Performance, performance_of
 from balances.service.balances import BalanceService
-from balances.service.consistency import as_of_one_block
+from balances.service.consistency import as_of_one_block, at_one_block, ends_on
 from balances.service.history import PortfolioHistory
 
 
@@ -59,16 +61,28 @@ def _block_height(value: Any) -> int | None:
     raise ValidationError(f"at_block is a block height (a whole number), not {quoted(value)}")
 
 
+def _moved(read: Balance, now: Balance | BalancesError, block: int | None) -> BalancesError:
+    """Why a history is left out of an answer as of ``block``."""
+    if isinstance(now, BalancesError):
+        return now
+    return BehindBlockError(
+        f"moved from {read.amount} (read at block {read.block_height}) to {now.amount} as of "
+        f"block {block}, a change its history does not hold yet: ask again after a refresh"
+    )
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}..."
 
 
 @dataclass(frozen=True, slots=True)
 class SeriesBulk:
-    """``series[address][token_id]`` is a :class:`BalanceHistory`."""
+    """``series[address][token_id]`` is a :class:`BalanceHistory`; every one's
+    current amount holds at ``block_height``."""
 
     series: dict[str, dict[str, Any]]
     errors: list[ItemError] = field(default_factory=list)
+    block_height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,8 @@ class CurrentBulk:
 class PerformanceBulk:
     performance: dict[str, Performance]
     errors: list[ItemError] = field(default_factory=list)
+    #: The block every performance's end holds at (None: no performance).
+    block_height: int | None = None
 
 
 def _field(request: Mapping[str, Any] | object, name: str, *aliases: str) -> Any:
@@ -157,7 +173,8 @@ class BalanceSeriesAPI:
 
     async def get_balance_series_bulk(self, request: Mapping[str, Any] | object) -> SeriesBulk:
         """Histories of ``token_ids`` for each of ``addresses`` over ``period`` (or
-        ``from``/``to``) at ``granularity``."""
+        ``from``/``to``) at ``granularity``, every one ending on an amount that holds
+        at the answer's ``block_height`` (:meth:`_series_at_one_block`)."""
         addresses = _strings(_field(request, "addresses"), "addresses")
         tokens = _strings(_field(request, "token_ids", "tokenIds"), "token_ids")
         if not tokens:
@@ -183,7 +200,26 @@ class BalanceSeriesAPI:
         for outcome in await self._per_address(addresses, of):
             if isinstance(outcome, ItemError):
                 errors.append(outcome)
-        return SeriesBulk(series, errors)
+        block = await self._series_at_one_block(series, errors)
+        return SeriesBulk(series, errors, block)
+
+    async def _series_at_one_block(
+        self, series: dict[str, dict[str, Any]], errors: list[ItemError]
+    ) -> int | None:
+        """Make every history's current amount hold at one block (:mod:`.consistency`):
+        one read at an older block is re-read as of it; if its amount moved since,
+        its history lacks that change, so it is an item error, not a stale end."""
+        charts = [(a, t, h) for a, by_token in series.items() for t, h in by_token.items()]
+        block, found = await at_one_block(self.service, [h.current for _, _, h in charts])
+        for (address, token, history), current in zip(charts, found, strict=True):
+            if isinstance(current, Balance) and current.amount == history.current.amount:
+                series[address][token] = dataclasses.replace(history, current=current)
+                continue
+            del series[address][token]
+            errors.append(ItemError(address, token, _moved(history.current, current, block)))
+        for address in [a for a, by_token in series.items() if not by_token]:
+            del series[address]
+        return block
 
     async def get_current_balances_bulk(self, request: Mapping[str, Any] | object) -> CurrentBulk:
         """Current balances of ``addresses`` (``token_ids`` or every token held),
@@ -252,21 +288,54 @@ class BalanceSeriesAPI:
         self, addresses: Sequence[str], period: str = "30d"
     ) -> PerformanceBulk:
         """Start and end value, absolute and percentage change, per token and in
-        total: in USD where prices are known, in token amounts always."""
+        total: in USD where prices are known, in token amounts always. Every end
+        holds at the answer's ``block_height`` (:meth:`_performance_at_one_block`)."""
         addresses = _strings(addresses, "addresses")
         self._check_size(len(addresses), 1)
         Period.parse(period)  # a bad period is the request's error, not each item's
-        performance: dict[str, Performance] = {}
+        portfolios: dict[str, tuple[PortfolioHistory, list[Balance]]] = {}
         errors: list[ItemError] = []
 
         async def of(address: str) -> None:
             history = await self._portfolio(address, period)
-            performance[address] = performance_of(history)
+            portfolios[address] = (history, await self.service.get_balances(address))
 
         for outcome in await self._per_address(addresses, of):
             if isinstance(outcome, ItemError):
                 errors.append(outcome)
-        return PerformanceBulk(performance, errors)
+        performance, block = await self._performance_at_one_block(period, portfolios, errors)
+        return PerformanceBulk(performance, errors, block)
+
+    async def _performance_at_one_block(
+        self,
+        period: str,
+        portfolios: Mapping[str, tuple[PortfolioHistory, list[Balance]]],
+        errors: list[ItemError],
+    ) -> tuple[dict[str, Performance], int | None]:
+        """Each portfolio's end against its balances as of one block: a stored
+        aggregate that ends elsewhere is computed again; one that still differs (a
+        balance moved since it was read) is an item error, not a stale end."""
+        currents = [(a, b) for a, (_, found) in portfolios.items() for b in found]
+        block, found = await at_one_block(self.service, [b for _, b in currents])
+        held: dict[str, dict[str, Balance | BalancesError]] = {a: {} for a in portfolios}
+        for (address, read), now in zip(currents, found, strict=True):
+            held[address][read.token_id] = now
+        performance: dict[str, Performance] = {}
+        for address, (history, _) in portfolios.items():
+            amounts = held[address]
+            failed = next((a for a in amounts.values() if isinstance(a, BalancesError)), None)
+            if failed is None and not ends_on(history, amounts):
+                history = await self.service.get_portfolio_history(address, period, "auto")
+                if not ends_on(history, amounts):
+                    failed = BehindBlockError(
+                        f"a balance of {address} moved after it was read, so its portfolio "
+                        f"cannot end at block {block} yet: ask again after a refresh"
+                    )
+            if failed is not None:
+                errors.append(ItemError(address, None, failed))
+            else:
+                performance[address] = performance_of(history)
+        return performance, block
 
     async def _portfolio(self, address: str, period: str) -> PortfolioHistory:
         stored = await self.aggregates.fresh(address, period)
