@@ -18,7 +18,7 @@ from balances.domain.feed import FeedFilter
 from balances.testing import FakeChain, FakeChainServer
 
 WATCHED = POPULATION[:10]
-SUBSCRIPTION = """subscription($a: [String!]!, $t: [String!], $after: Int) {
+SUBSCRIPTION = """subscription($a: [String!]!, $t: [String!], $after: Seq) {
     balanceChanged(addresses: $a, tokens: $t, after: $after) {
         seq type address tokenId previous amount delta blockHeight blockHash retracts
     } }"""

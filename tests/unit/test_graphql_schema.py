@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from graphql import GraphQLError, GraphQLScalarType, IntValueNode
 from typer.testing import CliRunner
 
-from balances.api.graphql import schema_text
+from balances.api.graphql import build_schema, schema_text
 from balances.cli import app
 
 PINNED = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
@@ -32,3 +34,16 @@ def test_the_schema_keeps_amounts_exact_and_names_its_operations() -> None:
         assert operation in text
     assert "balanceChanged(addresses: [String!]!" in text
     assert "asOf: Int" in text
+
+
+def test_sequence_numbers_go_beyond_32_bits() -> None:
+    """GraphQL's Int stops at 2^31 - 1; a feed's numbers do not (``Seq`` to 2^53 - 1)."""
+    seq = build_schema()._schema.type_map["Seq"]
+    assert isinstance(seq, GraphQLScalarType)
+    big = 2**40
+    assert seq.serialize(big) == big
+    assert seq.parse_value(big) == big
+    assert seq.parse_literal(IntValueNode(value=str(big))) == big
+    for bad in (-1, 2**53, True, "12", 1.5):
+        with pytest.raises((ValueError, TypeError, GraphQLError)):
+            seq.parse_value(bad)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, QueryDepthLimiter, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from balances.api.errors import error_body
@@ -21,12 +22,14 @@ from balances.api.graphql.context import GraphContext
 from balances.api.graphql.execution import LeafExecutionContext
 from balances.api.graphql.limits import CostLimiter, label
 from balances.api.graphql.types import (
+    SEQ_SCALAR,
     Balance,
     BalanceChange,
     BulkBalances,
     History,
     ItemError,
     Portfolio,
+    SeqNumber,
     Token,
     TrackedAddress,
 )
@@ -182,7 +185,7 @@ class Subscription:
         info: Context,
         addresses: list[str],
         tokens: list[str] | None = None,
-        after: int | None = None,
+        after: SeqNumber | None = None,
     ) -> AsyncGenerator[BalanceChange, None]:
         service = _context(info).service
         feed = service.feed
@@ -191,8 +194,6 @@ class Subscription:
                 "this service keeps no change feed (it needs the sharded layout and "
                 "BALANCES_FEED__ENABLED=true)"
             )
-        if after is not None and after < 0:
-            raise GraphQLError("after is a sequence number (0 or more)")
         settings = service.config.feed
         where = FeedFilter.checked(addresses, tokens or [], max_addresses=settings.max_addresses)
         stream = ChangeStream(feed, where, after)
@@ -262,6 +263,7 @@ def build_schema(settings: GraphQLConfig | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=LeafExecutionContext,
+        config=StrawberryConfig(scalar_map={SeqNumber: SEQ_SCALAR}),
     )
 
 

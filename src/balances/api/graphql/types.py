@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 
@@ -256,6 +256,26 @@ class TrackedAddress:
     since: datetime
 
 
+#: A change-feed sequence number. GraphQL's Int is 32-bit, which a busy feed
+#: outgrows; ``Seq`` carries any whole number JSON represents exactly (2^53 - 1).
+SeqNumber = NewType("SeqNumber", int)
+MAX_SEQ = 2**53 - 1
+
+
+def _parse_seq(value: object) -> SeqNumber:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise ValueError(f"a sequence number is a whole number from 0 to 2^53 - 1, not {value!r}")
+    return SeqNumber(value)
+
+
+SEQ_SCALAR = strawberry.scalar(
+    name="Seq",
+    description="A change-feed sequence number: a whole number from 0 to 2^53 - 1",
+    serialize=int,
+    parse_value=_parse_seq,
+)
+
+
 @strawberry.enum(description="A change, or a retraction of one a reorg undid")
 class ChangeType(Enum):
     CHANGE = "change"
@@ -264,7 +284,7 @@ class ChangeType(Enum):
 
 @strawberry.type(description="One entry of the change feed (docs/change-feed.md)")
 class BalanceChange:
-    seq: int = strawberry.field(description="the feed's sequence number: resume after it")
+    seq: SeqNumber = strawberry.field(description="the feed's sequence number: resume after it")
     type: ChangeType
     address: str
     token_id: str
@@ -277,7 +297,7 @@ class BalanceChange:
     tx_ids: list[str]
     source: str
     at: float = strawberry.field(description="unix seconds it was applied")
-    retracts: int | None = strawberry.field(description="the change a retraction undoes")
+    retracts: SeqNumber | None = strawberry.field(description="the change a retraction undoes")
 
     @classmethod
     def of(cls, entry: FeedEntry) -> BalanceChange:
