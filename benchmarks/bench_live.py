@@ -160,6 +160,7 @@ def _settings(stand_in: str, store: Path, map_token: str) -> dict[str, Any]:
         "api": {"key": API_KEY},
         "ingest": {"source": "chainhook", "chainhook_secret": SECRET, "reconcile_addresses": 0},
         "scheduler": {"enabled": False},
+        "webhooks": {"allow_private_urls": True},  # the receiver listens on loopback
     }
 
 

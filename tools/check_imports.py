@@ -51,7 +51,8 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (12, ("service.history",)),
     (12, ("service.ingest",)),
     (12, ("service.stream",)),  # following the change feed
-    (12, ("service.webhooks",)),  # delivering the change feed to webhook subscriptions
+    # delivering the change feed to webhook subscriptions, and where they may go
+    (12, ("service.webhooks", "service.destinations")),
     (13, ("service.core",)),
     (13, ("service.aggregates",)),
     (14, ("service.reads",)),

@@ -85,7 +85,13 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield found
 
 
-FAST_RETRIES = {"backoff_seconds": 0.02, "backoff_max_seconds": 0.1, "max_failures": 4}
+#: The receivers listen on loopback, which deliveries may reach only when allowed.
+FAST_RETRIES = {
+    "backoff_seconds": 0.02,
+    "backoff_max_seconds": 0.1,
+    "max_failures": 4,
+    "allow_private_urls": True,
+}
 
 
 @pytest.fixture
@@ -226,7 +232,7 @@ async def test_repeated_failures_dead_letter_a_subscription_until_it_is_revived(
         assert revived.json()["state"] == "active"
         await receiver.until(lambda: len(receiver.accepted_seqs()) >= len(made))
     assert shown["state"] == "dead"
-    assert shown["last_error"] == "4 deliveries failed in a row"
+    assert shown["last_error"] == "4 deliveries failed in a row (the last: HTTP 500)"
     assert 'balances_webhooks{state="dead"} 1.0' in metrics
     assert "balances_webhook_dead_lettered_total 1.0" in metrics
     assert receiver.accepted_seqs() == [entry.seq for entry in made]
@@ -340,3 +346,55 @@ async def test_subscriptions_from_two_replicas_are_all_kept(rig: Rig) -> None:
     finally:
         await other.close()
     assert isinstance(rig.service.backend, MemoryBlobStore)
+
+
+@pytest.fixture
+async def guarded(fake_chain: FakeChain, fake_chain_server: FakeChainServer) -> AsyncIterator[Rig]:
+    """The service with the default guard: deliveries to public addresses only."""
+    hooks = {**FAST_RETRIES, "allow_private_urls": False, "max_failures": 1}
+    settings = {"api": {"key": API_KEY}, "webhooks": hooks}
+    async with rig_on(fake_chain, fake_chain_server, settings=settings) as built:
+        yield built
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://100.64.0.1/hook",
+        "https://localhost/hook",
+        "http://0.0.0.0:8000/hook",
+    ],
+)
+async def test_a_private_address_is_refused_when_subscribing(guarded: Rig, url: str) -> None:
+    async with serve_api(guarded.service) as api:
+        body = {"url": url, "addresses": WATCHED, "secret": SECRET}
+        response = await api.post("/webhooks", json=body, headers=KEYED)
+        listed = await api.get("/webhooks", headers=KEYED)
+    assert response.status_code == 400, response.text
+    assert "public address" in response.json()["message"]
+    assert listed.json() == [] or listed.json().get("webhooks") == []
+
+
+async def test_a_host_that_resolves_to_loopback_is_not_delivered_to(
+    guarded: Rig, receiver: Receiver
+) -> None:
+    """``127.1`` is no address to ``ipaddress`` but resolves to 127.0.0.1 (a classic
+    way around a literal check): every delivery resolves its host and refuses it, so
+    the receiver gets nothing, and after ``max_failures`` (1) the subscription is
+    dead-lettered with the reason."""
+    sneaky = receiver.url.replace("127.0.0.1", "127.1")
+    webhooks = webhooks_of(guarded.service)
+    async with serve_api(guarded.service) as api:
+        created = await subscribe(api, sneaky)
+        webhooks.dispatcher.start()
+        await blocks(guarded, 2)
+        await receiver.until(lambda: webhooks.dispatcher.stats.failed_attempts >= 1)
+        await asyncio.sleep(0.2)  # any delivery that was going to slip through
+        listed = await api.get(f"/webhooks/{created['id']}", headers=KEYED)
+    assert receiver.accepted() == []
+    answer = listed.json()
+    assert answer["state"] == "dead"
+    assert "127.1 resolves to a non-public address (127.0.0.1)" in answer["last_error"]

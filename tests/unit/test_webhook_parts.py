@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 import pytest
 
 from balances.blobs import MemoryBlobStore
 from balances.domain.webhooks import Webhook, decode_webhook, sign, verify_signature
 from balances.errors import CorruptBlobError, InvalidSignatureError, WebhookNotFoundError
+from balances.service.destinations import is_public
 from balances.service.webhooks import backoff_delay, check_secret, check_url
 from balances.stores.webhooks import Progress, WebhookRegistry, webhooks_key
 
@@ -129,3 +131,27 @@ async def test_a_damaged_registry_is_reported_not_replaced() -> None:
     with pytest.raises(CorruptBlobError):
         await registry.add(hook(), limit=10)
     assert (await blobs.get(webhooks_key("v1"))).data.startswith(b'{"format": 1')
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+    ],
+)
+def test_only_globally_routable_unicast_is_public(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public

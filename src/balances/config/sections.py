@@ -273,6 +273,11 @@ class WebhookConfig(Frozen):
     batch_size: int = Field(
         500, ge=1, le=10_000, description="changes one delivery carries at most"
     )
+    allow_private_urls: bool = Field(
+        False,
+        description="true or false; deliver to loopback, private and link-local addresses "
+        "too (false: refused, so a subscription cannot reach the service's own network)",
+    )
 
 
 class GraphQLConfig(Frozen):

@@ -37,6 +37,11 @@ from balances.errors import (
     ValidationError,
     quoted,
 )
+from balances.service.destinations import (
+    PrivateDestinationError,
+    check_destination,
+    check_literal_host,
+)
 from balances.stores.feed import ChangeFeed
 from balances.stores.webhooks import Progress, WebhookRegistry
 
@@ -234,7 +239,11 @@ class WebhookDispatcher:
         }
         async with self._sending:
             try:
+                if not self.settings.allow_private_urls:
+                    await check_destination(hook.url)
                 response = await self.client().post(hook.url, content=body, headers=headers)
+            except PrivateDestinationError as refused:
+                raise _DeliveryFailedError(str(refused)) from refused
             except httpx.HTTPError as error:
                 raise _DeliveryFailedError(
                     f"{type(error).__name__}: {error}".rstrip(": ")
@@ -257,6 +266,7 @@ class _Worker:
         self.filter = FeedFilter.of(hook.addresses, hook.tokens)
         self.position = position
         self.failures = hook.failures
+        self.last_error: str | None = None
         self._wake = asyncio.Event()
         self._idle = False
         self._task: asyncio.Task[None] | None = None
@@ -291,7 +301,8 @@ class _Worker:
             matching = [entry for entry in page.entries if self.filter.matches(entry)]
             if matching and not await self._deliver(matching):
                 if self.failures >= settings.max_failures:
-                    await self._dead(f"{self.failures} deliveries failed in a row")
+                    last = f" (the last: {self.last_error})" if self.last_error else ""
+                    await self._dead(f"{self.failures} deliveries failed in a row{last}")
                     return
                 continue
             if page.end is not None and page.end > self.position:
@@ -313,7 +324,7 @@ class _Worker:
         except _DeliveryFailedError as failure:
             self.failures += 1
             dispatcher.stats.failed_attempts += 1
-            reason = str(failure)
+            reason = self.last_error = str(failure)
             dispatcher.note(
                 self.hook.id, Progress(self.position, failures=self.failures, error=reason)
             )
@@ -385,9 +396,12 @@ class Webhooks:
         where = FeedFilter.checked(
             addresses, tokens, max_addresses=self._max_addresses, skip_blanks=False
         )
+        checked = check_url(url)
+        if not self.settings.allow_private_urls:
+            check_literal_host(checked)
         hook = Webhook(
             id=f"wh_{secrets.token_hex(8)}",
-            url=check_url(url),
+            url=checked,
             secret=check_secret(secret) if secret is not None else secrets.token_urlsafe(32),
             created_at=self._wall(),
             cursor=after if after is not None else await self._now(),
