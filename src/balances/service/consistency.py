@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from balances.chain.models import Block
 from balances.domain import Balance
 from balances.errors import BalancesError, BehindBlockError
 from balances.service.balances import BalanceService
@@ -64,28 +65,10 @@ async def at_one_block(
         return target, found
     budget = service.config.api.max_consistency_reads
     gate = asyncio.Semaphore(service.config.sync_concurrency)
-
-    async def reread(balance: Balance) -> Balance | BalancesError:
-        async with gate:
-            try:
-                amount = await service.chain.get_balance_at(
-                    balance.address, balance.token_id.partition("::")[0], block.index_block_hash
-                )
-            except BalancesError as error:
-                return error
-        moment = datetime.fromtimestamp(service.wall_clock(), UTC)
-        return dataclasses.replace(
-            balance,
-            amount=amount,
-            block_height=target,
-            updated_at=moment,
-            source="chain",
-            stale=False,
-            error=None,
-        )
-
-    reread_ones = await asyncio.gather(*(reread(balances[i]) for i in lagging[:budget]))
-    for i, item in zip(lagging, reread_ones, strict=False):
+    reread = await asyncio.gather(
+        *(_reread(service, balances[i], block, gate) for i in lagging[:budget])
+    )
+    for i, item in zip(lagging, reread, strict=False):
         found[i] = item
     for i in lagging[budget:]:
         found[i] = BehindBlockError(
@@ -94,6 +77,28 @@ async def at_one_block(
             "(BALANCES_API__MAX_CONSISTENCY_READS); ask again, or with at_block"
         )
     return target, found
+
+
+async def _reread(
+    service: BalanceService, balance: Balance, block: Block, gate: asyncio.Semaphore
+) -> Balance | BalancesError:
+    """``balance`` read again exactly as of ``block`` (the node's state after it)."""
+    async with gate:
+        try:
+            amount = await service.chain.get_balance_at(
+                balance.address, balance.token_id.partition("::")[0], block.index_block_hash
+            )
+        except BalancesError as error:
+            return error
+    return dataclasses.replace(
+        balance,
+        amount=amount,
+        block_height=block.height,
+        updated_at=datetime.fromtimestamp(service.wall_clock(), UTC),
+        source="chain",
+        stale=False,
+        error=None,
+    )
 
 
 def ends_on(history: PortfolioHistory, amounts: Mapping[str, Balance | BalancesError]) -> bool:
