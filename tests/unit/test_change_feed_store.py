@@ -210,3 +210,36 @@ async def test_write_seconds_batches_durable_segments_without_delaying_live_ones
     await feed.close()  # a clean close writes what is pending, however recent
     reader = await opened(blobs, clock)
     assert [e.change.amount for e in await all_entries(reader)] == [1, 2, 3, 4]
+
+
+class CountedLists(MemoryBlobStore):
+    """A memory store that counts the LIST requests made of it."""
+
+    lists = 0
+
+    async def list(self, *args: Any, **kwargs: Any) -> Any:
+        self.lists += 1
+        return await super().list(*args, **kwargs)
+
+
+async def test_readers_that_poll_share_one_listing_a_second() -> None:
+    """Each stream consumer on a replica that does not write the feed polls it; the
+    segments are listed again at most once a second for all of them, and a new
+    segment is seen once that second has passed."""
+    blobs = CountedLists()
+    writer = await opened(blobs)
+    writer.emit([draft(1)])
+    await writer.flush()
+    clock = Clock()
+    reader = ChangeFeed(blobs, "lsm", clock=clock).reader  # its monotonic clock, by hand
+    blobs.lists = 0
+    for _ in range(50):  # fifty consumers polling within the same second
+        assert [e.seq for e in (await reader.read_after(0)).entries] == [1]
+    assert blobs.lists == 1
+    writer.emit([draft(2)])
+    await writer.flush()
+    clock.now += 0.5
+    assert [e.seq for e in (await reader.read_after(0)).entries] == [1]  # not listed yet
+    clock.now += 0.5
+    assert [e.seq for e in (await reader.read_after(0)).entries] == [1, 2]
+    assert blobs.lists == 2

@@ -9,8 +9,9 @@ re-reads the snapshot and resumes from the number the error gives.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from balances.blobs import BlobStore
@@ -44,26 +45,45 @@ class FeedPage:
 
 
 class FeedReader:
-    """The durable segments of one feed."""
+    """The durable segments of one feed.
 
-    def __init__(self, blobs: BlobStore, prefix: str, head: SharedDocument[FeedHead]) -> None:
+    Reads list the segments again at most every ``list_seconds``: every stream
+    consumer of a replica that does not write the feed polls it, and one listing a
+    second serves them all (a LIST is a billed operation)."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        prefix: str,
+        head: SharedDocument[FeedHead],
+        *,
+        list_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._blobs = blobs
         self._prefix = prefix
         self._head = head
+        self._list_seconds = list_seconds
+        self._clock = clock
+        self._listed_at: float | None = None
         self._names: list[SegmentName] | None = None
         self._segments: OrderedDict[SegmentName, list[FeedEntry]] = OrderedDict()
         self._lock = asyncio.Lock()
 
-    async def names(self, *, fresh: bool = False) -> list[SegmentName]:
-        """The segments, in order of their numbers (listed again when ``fresh``)."""
+    async def names(self, *, fresh: bool = False, recent: bool = False) -> list[SegmentName]:
+        """The segments, in order of their numbers: listed again when ``fresh``, or
+        when ``recent`` and the last listing is older than ``list_seconds``."""
         async with self._lock:
-            if self._names is None or fresh:
+            now = self._clock()
+            due = self._listed_at is None or now - self._listed_at >= self._list_seconds
+            if self._names is None or fresh or (recent and due):
                 found = []
                 async for key in self._blobs.iter_keys(segments_prefix(self._prefix)):
                     name = parse_segment_key(key)
                     if name is not None:
                         found.append(name)
                 self._names = sorted(found, key=lambda n: (n.first, n.last))
+                self._listed_at = now
             return list(self._names)
 
     async def last_written(self) -> int:
@@ -80,7 +100,7 @@ class FeedReader:
 
     async def read_after(self, after: int, limit: int = 1000) -> FeedPage:
         head = await self._head.current()
-        names = await self.names(fresh=True)
+        names = await self.names(recent=True)
         _check_position(head, names, after)
         last = max([head.pruned_through, *(n.last for n in names)])
         found: list[FeedEntry] = []

@@ -71,6 +71,7 @@ class ChangeFeed:
         *,
         hub: LiveHub | None = None,
         wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or FeedSettings()
         self.hub = hub or LiveHub()
@@ -85,7 +86,7 @@ class ChangeFeed:
             decode=decode_head,
             recheck_seconds=5.0,
         )
-        self.reader = FeedReader(blobs, prefix, self.head)
+        self.reader = FeedReader(blobs, prefix, self.head, clock=clock)
         self.writer_id = secrets.token_hex(6)
         self.writing = False
         self._next = 0
